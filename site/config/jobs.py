@@ -1,0 +1,33 @@
+"""The only seam between site/ and tasks/: enqueue helpers with lazy imports.
+
+Each helper is called after the database commit that created the row it names. Publishing
+is bounded (a few seconds at most with the broker down) and never raises into the request:
+the row is already committed and the sweeper re-enqueues it later.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def _publish(task_path: str, *args: Any) -> bool:
+    """Send a task by import path; log and return False when the broker is unreachable."""
+    from django.utils.module_loading import import_string
+
+    task = import_string(task_path)
+    try:
+        task.apply_async(args=args, retry=False)
+    except Exception:  # broker down or misconfigured: the sweeper will retry from the DB
+        logger.warning("enqueue failed for %s; left for the sweeper", task_path, exc_info=True)
+        return False
+    return True
+
+
+def enqueue_ping(value: str) -> bool:
+    return _publish("tasks.core.ping", value)
+
+
+#: Registry used by tests to assert every enqueue helper points at a registered task.
+ENQUEUERS: dict[str, Callable[..., bool]] = {"tasks.core.ping": enqueue_ping}

@@ -1,0 +1,5 @@
+"""Celery app and task modules (thin wrappers around services in site/)."""
+
+from tasks.celery import app
+
+__all__ = ["app"]
