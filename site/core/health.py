@@ -1,7 +1,5 @@
 """/healthz: the process answers. /readyz: the database and the broker answer, quickly."""
 
-import socket
-
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -35,7 +33,7 @@ def _broker_ok() -> bool:
             settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT, socket_connect_timeout=CHECK_TIMEOUT
         )
         return bool(client.ping())
-    except (redis.RedisError, OSError, socket.timeout):
+    except (TimeoutError, redis.RedisError, OSError):
         return False
 
 

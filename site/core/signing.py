@@ -9,7 +9,7 @@ class TokenError(Exception):
     """The token is malformed, tampered with, or meant for another purpose."""
 
 
-class TokenExpired(TokenError):
+class TokenExpiredError(TokenError):
     """The token is genuine but older than max_age."""
 
 
@@ -18,10 +18,13 @@ def make_token(purpose: str, pk: int | str) -> str:
 
 
 def read_token(purpose: str, token: str, *, max_age: int | None) -> int | str:
-    """Return the id inside `token`; raise TokenExpired or TokenError (the caller maps to 410/400)."""
+    """Return the id inside `token`.
+
+    Raises TokenExpiredError (the caller answers 410) or TokenError (400/404).
+    """
     try:
         return signing.loads(token, salt=SALT_PREFIX + purpose, max_age=max_age)
     except signing.SignatureExpired as exc:
-        raise TokenExpired(str(exc)) from exc
+        raise TokenExpiredError(str(exc)) from exc
     except signing.BadSignature as exc:
         raise TokenError(str(exc)) from exc

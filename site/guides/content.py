@@ -8,6 +8,7 @@ number comes from NN. Views look chapters up in this index and never build paths
 
 import hashlib
 import math
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -16,9 +17,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
 from django.conf import settings
 from django.utils.text import slugify
+
+import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.anchors import anchors_plugin
@@ -193,22 +195,23 @@ def _require_text(path: Path, meta: dict[str, Any], key: str, *, limit: int = 30
         raise ContentError(path, _meta_line(path, key), f"'{key}' is required and must be text")
     value = value.strip()
     if len(value) > limit:
-        raise ContentError(path, _meta_line(path, key), f"'{key}' is longer than {limit} characters")
+        message = f"'{key}' is longer than {limit} characters"
+        raise ContentError(path, _meta_line(path, key), message)
     return value
 
 
 def _check_body(path: Path, tokens: list[Token], first_line: int) -> None:
     seen: set[str] = set()
-    for token in tokens:
+    for i, token in enumerate(tokens):
         if token.type != "heading_open":
             continue
         line = first_line + (token.map[0] if token.map else 0)
         if token.tag == "h1":
             raise ContentError(path, line, "use '##' for sections: the page prints the title as h1")
-        anchor = str(token.attrs.get("id", ""))
-        if anchor and anchor in seen:
-            raise ContentError(path, line, f"duplicate heading anchor '{anchor}'")
-        seen.add(anchor)
+        text = tokens[i + 1].content.strip().lower()
+        if text in seen:
+            raise ContentError(path, line, f"duplicate heading {tokens[i + 1].content!r}")
+        seen.add(text)
 
 
 def _load_chapter(guide_slug: str, path: Path, number: int, slug: str) -> Chapter:
@@ -239,7 +242,7 @@ def _load_chapter(guide_slug: str, path: Path, number: int, slug: str) -> Chapte
 def _hash_files(paths: Iterable[Path], root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
-        digest.update(str(path.relative_to(root)).encode())
+        digest.update(os.path.relpath(path, root).encode())
         digest.update(b"\0")
         digest.update(path.read_bytes())
         digest.update(b"\0")
@@ -264,7 +267,8 @@ def _load_guide(folder: Path) -> Guide:
     if isinstance(authors, str):
         authors = [authors]
     if not isinstance(authors, list) or not all(isinstance(a, str) and a.strip() for a in authors):
-        raise ContentError(guide_path, _meta_line(guide_path, "authors"), "'authors' is a list of names")
+        line = _meta_line(guide_path, "authors")
+        raise ContentError(guide_path, line, "'authors' is a list of names")
 
     chapters = []
     for path in sorted(folder.glob("*.md")):
@@ -276,7 +280,8 @@ def _load_guide(folder: Path) -> Guide:
         number = int(match["number"])
         expected = len(chapters) + 1
         if number != expected:
-            raise ContentError(path, 1, f"chapter number {number} out of sequence: expected {expected:02d}")
+            message = f"chapter number {number} out of sequence: expected {expected:02d}"
+            raise ContentError(path, 1, message)
         chapters.append(_load_chapter(folder.name, path, number, match["slug"]))
     if not chapters:
         raise ContentError(guide_path, 1, "a guide needs at least one chapter file")
@@ -323,7 +328,7 @@ _library: Library | None = None
 
 def get_library() -> Library:
     """The process-wide library, loaded on first use."""
-    global _library  # noqa: PLW0603 - a process-wide, immutable cache
+    global _library
     if _library is None:
         with _lock:
             if _library is None:
@@ -333,6 +338,6 @@ def get_library() -> Library:
 
 def reset_library() -> None:
     """Forget the loaded library (tests, and `make run` after editing content)."""
-    global _library  # noqa: PLW0603
+    global _library
     with _lock:
         _library = None

@@ -13,7 +13,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, username: str, **options: object) -> None:
         user_model = get_user_model()
         if user_model.objects.filter(is_superuser=True).exists():
-            self.stdout.write("An admin login exists. Forgot it? `python manage.py changepassword`.")
+            self.stdout.write("An admin login exists (forgot it? manage.py changepassword).")
             return
         password = secrets.token_urlsafe(12)
         user_model.objects.create_superuser(username=username, email="", password=password)

@@ -4,7 +4,7 @@ from guides.content import ContentError, load_library
 
 
 class Command(BaseCommand):
-    help = "Parse and validate every guide under content/; exit 1 with path:line on the first error."
+    help = "Validate every guide under content/; exit 1 with path:line on the first error."
 
     def handle(self, *args: object, **options: object) -> None:
         try:

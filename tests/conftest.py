@@ -1,0 +1,31 @@
+"""Shared fixtures. Builders live in tests/fixtures/ and are registered here."""
+
+import os
+
+import pytest
+
+from guides.content import reset_library
+
+pytest_plugins = ["tests.fixtures.services"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without PostgreSQL/Redis (see tests/run.py), integration tests are skipped, loudly."""
+    missing = os.environ.get("CHAPTERHOUSE_MISSING_SERVICES")
+    if not missing:
+        return
+    marker = pytest.mark.skip(reason=f"missing services: {missing}")
+    for item in items:
+        if "integration" in item.keywords:
+            item.add_marker(marker)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state(settings):
+    """Each test starts with an empty cache and a freshly loaded content index."""
+    from django.core.cache import cache
+
+    cache.clear()
+    reset_library()
+    yield
+    reset_library()
