@@ -14,7 +14,16 @@ if str(_ROOT / "site") not in sys.path:
     sys.path.insert(0, str(_ROOT / "site"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-TASK_MODULES = ["tasks.core"]
+TASK_MODULES = ["tasks.core", "tasks.mailings", "tasks.ebooks"]
 
 app = Celery("chapterhouse", include=TASK_MODULES)
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _load_schedule() -> None:
+    from tasks.schedule import BEAT_SCHEDULE
+
+    app.conf.beat_schedule = BEAT_SCHEDULE
+
+
+_load_schedule()

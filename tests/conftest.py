@@ -6,7 +6,7 @@ import pytest
 
 from guides.content import reset_library
 
-pytest_plugins = ["tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.services", "tests.fixtures.mailings"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -22,9 +22,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _fresh_state(settings):
-    """Each test starts with an empty cache and a freshly loaded content index."""
+    """Each test starts with an empty cache, a freshly loaded content index, and Anymail's
+    test backend (Django's test runner would otherwise swap in its locmem backend)."""
     from django.core.cache import cache
 
+    settings.MAILERS = {"default": {"BACKEND": "anymail.backends.test.EmailBackend"}}
     cache.clear()
     reset_library()
     yield

@@ -6,7 +6,6 @@ the row is already committed and the sweeper re-enqueues it later.
 """
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -29,5 +28,5 @@ def enqueue_ping(value: str) -> bool:
     return _publish("tasks.core.ping", value)
 
 
-#: Registry used by tests to assert every enqueue helper points at a registered task.
-ENQUEUERS: dict[str, Callable[..., bool]] = {"tasks.core.ping": enqueue_ping}
+def enqueue_mail_send(mail_id: int) -> bool:
+    return _publish("tasks.mailings.mail_send", mail_id)

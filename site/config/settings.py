@@ -97,6 +97,8 @@ INSTALLED_APPS = [
     "anymail",
     "core",
     "guides",
+    "ebooks",
+    "mailings",
 ]
 
 MIDDLEWARE = [
@@ -219,6 +221,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Chapterhouse <hello@localhos
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 #: CAN-SPAM: every marketing mail shows the sender's postal address.
 MAIL_POSTAL_ADDRESS = env_str("MAIL_POSTAL_ADDRESS", "Chapterhouse, 1 Example Street, Springfield")
+#: A SENDING row whose claim is older than this is presumed dead (worker killed) and retried.
+#: Keep it above the mail task's hard time limit.
+MAIL_CLAIM_TIMEOUT = env_int("MAIL_CLAIM_TIMEOUT", 180)
+#: A QUEUED row not picked up after this many seconds is published again by the sweeper.
+MAIL_REQUEUE_AFTER = env_int("MAIL_REQUEUE_AFTER", 120)
+MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
 ANYMAIL = {
     # Credentials come from ANYMAIL_<ESP>_API_KEY etc. in the environment (Anymail reads them).
     "WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET", []) or None,
@@ -311,3 +319,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# ------------------------------------------------------------------------------
+# eBooks: rendered by WeasyPrint in Celery, cached per content version in default_storage
+# https://doc.courtbouillon.org/weasyprint/stable/   docs/decisions/0003-ebook-rendering.md
+# ------------------------------------------------------------------------------
+#: Seconds a caller waits for another process's render of the same version (then EbookBusy).
+EBOOK_RENDER_WAIT_SECONDS = env_int("EBOOK_RENDER_WAIT_SECONDS", 120)
+#: Soft and hard time limits of the `ebooks.ebook_render` task (a wait plus one render).
+EBOOK_TASK_SOFT_TIME_LIMIT = env_int("EBOOK_TASK_SOFT_TIME_LIMIT", 180)
+EBOOK_TASK_TIME_LIMIT = env_int("EBOOK_TASK_TIME_LIMIT", 210)
+#: TTL of the single-flight render lock: above the hard limit, so it never expires while its
+#: holder is alive, and a killed renderer blocks the version for at most this long.
+EBOOK_LOCK_SECONDS = env_int("EBOOK_LOCK_SECONDS", 300)
+#: Days an old version's PDF stays downloadable after a newer version replaced it.
+EBOOK_KEEP_DAYS = env_int("EBOOK_KEEP_DAYS", 30)
+if EBOOK_LOCK_SECONDS <= EBOOK_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("EBOOK_LOCK_SECONDS must be longer than EBOOK_TASK_TIME_LIMIT.")

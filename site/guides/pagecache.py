@@ -44,6 +44,8 @@ def _cache_get(key: str) -> tuple[bytes, str] | None:
 
 
 def _cache_set(key: str, value: tuple[bytes, str]) -> None:
+    if settings.PAGE_CACHE_SECONDS <= 0:  # page cache switched off
+        return
     try:
         cache.set(key, value, timeout=settings.PAGE_CACHE_SECONDS)
     except Exception:

@@ -1,0 +1,262 @@
+"""Outbound mail pipeline: rows first, enqueue after commit, claim, send once, retry or fail.
+
+Callers create mail with `outbound_mail_create` inside their own transaction; the send task is
+published after commit. `mail_send` claims the row with a conditional UPDATE, so a redelivered
+or duplicated task finds nothing to do; a worker that died mid-send leaves a stale claim that
+`mails_requeue_stuck` (run by beat) turns back into QUEUED.
+"""
+
+import logging
+import smtplib
+import socket
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.core.mail import mailers
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
+
+from config import jobs
+from mailings.compose import build_message, compose
+from mailings.models import DeliveryEvent, OutboundMail, Suppression, email_hash
+
+logger = logging.getLogger(__name__)
+
+
+class TransientSendError(Exception):
+    """The ESP or SMTP server may accept the mail later: the task retries with backoff."""
+
+
+class PermanentSendError(Exception):
+    """The mail can never be sent as it is (refused recipient, 4xx from the API)."""
+
+
+# -- Suppression ------------------------------------------------------------------------------
+
+
+def suppression_check(*, email: str) -> bool:
+    return Suppression.objects.filter(email_hash=email_hash(email)).exists()
+
+
+def suppression_add(*, email: str, reason: str, detail: str = "") -> Suppression:
+    """Suppress an address globally; idempotent, and never replaced by a weaker event."""
+    suppression, _ = Suppression.objects.get_or_create(
+        email_hash=email_hash(email), defaults={"reason": reason, "detail": detail[:300]}
+    )
+    return suppression
+
+
+def suppression_lift(*, email: str) -> int:
+    """Only for an explicit admin action: remove the address from the suppression list."""
+    deleted, _ = Suppression.objects.filter(email_hash=email_hash(email)).delete()
+    return deleted
+
+
+# -- Creating mail -----------------------------------------------------------------------------
+
+
+def outbound_mail_create(
+    *,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    category: str = OutboundMail.Category.TRANSACTIONAL,
+    unsubscribe_url: str = "",
+    attachment: tuple[str, str] | None = None,
+) -> OutboundMail:
+    """Create a QUEUED mail row and publish its send task after the caller's commit.
+
+    Call it inside the transaction of the action that causes the mail: if that rolls back,
+    no row and no task exist. `attachment` is (storage name, download file name).
+    `context` must be JSON-serialisable and hold no secrets beyond signed tokens.
+    """
+    mail = OutboundMail.objects.create(
+        to_email=to,
+        template=template,
+        context=context,
+        category=category,
+        unsubscribe_url=unsubscribe_url,
+        attachment_name=attachment[0] if attachment else "",
+        attachment_filename=attachment[1] if attachment else "",
+        enqueued_at=timezone.now(),
+    )
+    transaction.on_commit(lambda: jobs.enqueue_mail_send(mail.pk))
+    return mail
+
+
+# -- Sending -----------------------------------------------------------------------------------
+
+
+def _claim(mail_id: int) -> bool:
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.MAIL_CLAIM_TIMEOUT)
+    claimable = Q(status=OutboundMail.Status.QUEUED) | Q(
+        status=OutboundMail.Status.SENDING, claimed_at__lt=stale
+    )
+    updated = OutboundMail.objects.filter(claimable, pk=mail_id).update(
+        status=OutboundMail.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    return updated == 1
+
+
+def _classify(exc: Exception) -> type[Exception]:
+    """Transient (retry) or permanent (fail) for an error raised while sending."""
+    if isinstance(exc, AnymailRecipientsRefused):
+        return PermanentSendError
+    if isinstance(exc, AnymailRequestsAPIError):
+        status = exc.status_code or 0
+        transient = status == 429 or status >= 500 or not status
+        return TransientSendError if transient else PermanentSendError
+    if isinstance(exc, AnymailAPIError):
+        return PermanentSendError
+    if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPSenderRefused):
+        return PermanentSendError
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return TransientSendError if 400 <= exc.smtp_code < 500 else PermanentSendError
+    if isinstance(exc, smtplib.SMTPException | OSError | socket.timeout | ConnectionError):
+        return TransientSendError
+    return PermanentSendError
+
+
+def _describe(exc: Exception) -> str:
+    try:
+        text = str(exc)
+    except Exception:  # some library errors cannot render without their HTTP response
+        text = repr(exc.args)
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
+def _finish(mail_id: int, **fields: Any) -> None:
+    fields.setdefault("claimed_at", None)
+    OutboundMail.objects.filter(pk=mail_id).update(**fields)
+
+
+def mail_send(*, mail_id: int) -> str:
+    """Send one QUEUED mail. Idempotent: anything but a claimable row is a no-op.
+
+    Returns the final status. Raises TransientSendError (after putting the row back to QUEUED)
+    when the caller should retry later; permanent failures end FAILED and do not raise.
+    """
+    if not _claim(mail_id):
+        return "skipped"
+    mail = OutboundMail.objects.get(pk=mail_id)
+    if suppression_check(email=mail.to_email):
+        _finish(mail_id, status=OutboundMail.Status.SUPPRESSED, last_error="address is suppressed")
+        return OutboundMail.Status.SUPPRESSED
+
+    try:
+        composed = compose(
+            template=mail.template, context=mail.context, unsubscribe_url=mail.unsubscribe_url
+        )
+        attachment = None
+        if mail.attachment_name:
+            with default_storage.open(mail.attachment_name, "rb") as handle:
+                attachment = (mail.attachment_filename, handle.read())
+        message = build_message(to=mail.to_email, composed=composed, attachment=attachment)
+        mailers.default.send_messages([message])
+    except Exception as exc:
+        kind = _classify(exc)
+        error = _describe(exc)
+        if kind is TransientSendError and mail.attempts < settings.MAIL_MAX_ATTEMPTS:
+            _finish(mail_id, status=OutboundMail.Status.QUEUED, last_error=error)
+            logger.warning("mail %s: transient send error, will retry: %s", mail_id, error)
+            raise TransientSendError(error) from exc
+        _finish(mail_id, status=OutboundMail.Status.FAILED, last_error=error)
+        logger.error("mail %s failed permanently: %s", mail_id, error)
+        return OutboundMail.Status.FAILED
+
+    status = getattr(message, "anymail_status", None)
+    message_id = (status.message_id if status else None) or message.extra_headers["Message-ID"]
+    _finish(
+        mail_id,
+        status=OutboundMail.Status.SENT,
+        sent_at=timezone.now(),
+        esp_message_id=str(message_id)[:200],
+        last_error="",
+    )
+    return OutboundMail.Status.SENT
+
+
+def mails_requeue_stuck(*, limit: int = 1000) -> int:
+    """Re-publish QUEUED rows whose enqueue was lost, and reclaim stale SENDING rows.
+
+    Safe to run at any time: sending claims rows, so an extra publish is a no-op.
+    """
+    now = timezone.now()
+    stale_claim = now - timedelta(seconds=settings.MAIL_CLAIM_TIMEOUT)
+    OutboundMail.objects.filter(
+        status=OutboundMail.Status.SENDING, claimed_at__lt=stale_claim
+    ).update(status=OutboundMail.Status.QUEUED, claimed_at=None)
+    waiting = now - timedelta(seconds=settings.MAIL_REQUEUE_AFTER)
+    ids = list(
+        OutboundMail.objects.filter(status=OutboundMail.Status.QUEUED)
+        .filter(Q(enqueued_at__lt=waiting) | Q(enqueued_at__isnull=True))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if ids:
+        OutboundMail.objects.filter(pk__in=ids).update(enqueued_at=now)
+    published = sum(1 for mail_id in ids if jobs.enqueue_mail_send(mail_id))
+    if ids:
+        logger.info("sweeper re-enqueued %s of %s waiting mails", published, len(ids))
+    return published
+
+
+# -- ESP events --------------------------------------------------------------------------------
+
+#: Events after which an address is never mailed again (monotonic: nothing lifts them).
+SUPPRESSING_EVENTS = {
+    "bounced": Suppression.Reason.BOUNCED,
+    "complained": Suppression.Reason.COMPLAINED,
+    "unsubscribed": Suppression.Reason.UNSUBSCRIBED,
+}
+SUPPRESSING_REJECTS = {"bounced": Suppression.Reason.BOUNCED, "spam": Suppression.Reason.COMPLAINED}
+
+
+def delivery_event_record(*, event: Any, esp_name: str) -> DeliveryEvent | None:
+    """Store an Anymail tracking event once and apply it: status on the mail, suppression.
+
+    Replays (same ESP and event id) are no-ops. Returns None for a replay.
+    """
+    import hashlib
+
+    recipient = (event.recipient or "").strip()
+    event_id = (
+        event.event_id
+        or hashlib.sha256(
+            f"{event.event_type}|{event.message_id}|{recipient}|{event.timestamp}".encode()
+        ).hexdigest()
+    )
+    mail = None
+    if event.message_id:
+        mail = OutboundMail.objects.filter(esp_message_id=str(event.message_id)).first()
+    with transaction.atomic():
+        created_event, created = DeliveryEvent.objects.get_or_create(
+            esp_name=esp_name,
+            event_id=str(event_id)[:200],
+            defaults={
+                "event_type": str(event.event_type)[:30],
+                "reject_reason": str(event.reject_reason or "")[:30],
+                "esp_message_id": str(event.message_id or "")[:200],
+                "recipient_hash": email_hash(recipient) if recipient else "",
+                "mail": mail,
+                "occurred_at": event.timestamp,
+            },
+        )
+        if not created:
+            return None
+        if mail is not None:
+            OutboundMail.objects.filter(pk=mail.pk).update(
+                delivery_status=str(event.event_type)[:30]
+            )
+        reason = SUPPRESSING_EVENTS.get(event.event_type)
+        if event.event_type == "rejected":
+            reason = SUPPRESSING_REJECTS.get(event.reject_reason or "")
+        if reason and recipient:
+            suppression_add(email=recipient, reason=reason, detail=f"{esp_name} {event.event_type}")
+    return created_event

@@ -1,0 +1,24 @@
+from mailings import services as mailing_services
+from tasks.celery import app
+
+
+@app.task(
+    name="mailings.mail_send",
+    autoretry_for=(mailing_services.TransientSendError,),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=7,
+    acks_late=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def mail_send(mail_id: int) -> str:
+    """Send one outbound mail row (a no-op unless it is QUEUED or its claim is stale)."""
+    return mailing_services.mail_send(mail_id=mail_id)
+
+
+@app.task(name="mailings.mails_requeue_stuck", acks_late=True, time_limit=120)
+def mails_requeue_stuck() -> int:
+    """Sweeper: re-publish mail rows whose enqueue was lost or whose worker died."""
+    return mailing_services.mails_requeue_stuck()
