@@ -3,6 +3,7 @@ from tasks.celery import app
 
 
 @app.task(
+    bind=True,
     name="mailings.mail_send",
     autoretry_for=(mailing_services.TransientSendError,),
     retry_backoff=5,
@@ -13,9 +14,18 @@ from tasks.celery import app
     soft_time_limit=60,
     time_limit=90,
 )
-def mail_send(mail_id: int) -> str:
-    """Send one outbound mail row (a no-op unless it is QUEUED or its claim is stale)."""
-    return mailing_services.mail_send(mail_id=mail_id)
+def mail_send(self, mail_id: int) -> str:
+    """Send one outbound mail row (a no-op unless it is QUEUED or its claim is stale).
+
+    A redelivery that finds the row claimed (its first worker may have been killed mid-send)
+    checks again once that claim has gone stale.
+    """
+    from django.conf import settings
+
+    result = mailing_services.mail_send(mail_id=mail_id)
+    if result == "in-progress" and self.request.retries < 3:
+        raise self.retry(countdown=settings.MAIL_CLAIM_TIMEOUT + 1)
+    return result
 
 
 @app.task(name="mailings.mails_requeue_stuck", acks_late=True, time_limit=120)

@@ -23,7 +23,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MAILERS = {"default": {"BACKEND": "anymail.backends.test.EmailBackend"}}
+# The test process uses Anymail's test backend (tests/conftest.py); worker processes started by
+# integration tests get EMAIL_BACKEND/EMAIL_PORT for the test SMTP server from their environment.
 # Unit tests run tasks eagerly unless a test starts a real worker (tests/integration).
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CHAPTERHOUSE_TEST_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = CELERY_TASK_ALWAYS_EAGER

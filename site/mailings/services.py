@@ -139,11 +139,14 @@ def _finish(mail_id: int, **fields: Any) -> None:
 def mail_send(*, mail_id: int) -> str:
     """Send one QUEUED mail. Idempotent: anything but a claimable row is a no-op.
 
-    Returns the final status. Raises TransientSendError (after putting the row back to QUEUED)
-    when the caller should retry later; permanent failures end FAILED and do not raise.
+    Returns the final status, "skipped" (nothing to do) or "in-progress" (another attempt
+    holds a fresh claim; if that attempt died, the claim goes stale and a later call sends).
+    Raises TransientSendError (after putting the row back to QUEUED) when the caller should
+    retry later; permanent failures end FAILED and do not raise.
     """
     if not _claim(mail_id):
-        return "skipped"
+        busy = OutboundMail.objects.filter(pk=mail_id, status=OutboundMail.Status.SENDING)
+        return "in-progress" if busy.exists() else "skipped"
     mail = OutboundMail.objects.get(pk=mail_id)
     if suppression_check(email=mail.to_email):
         _finish(mail_id, status=OutboundMail.Status.SUPPRESSED, last_error="address is suppressed")
