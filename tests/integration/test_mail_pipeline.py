@@ -10,6 +10,7 @@ import pytest
 from mailings import services
 from mailings.models import OutboundMail
 from tests.fixtures.mailings import make_mail
+from tests.fixtures.services import broker_unreachable
 
 pytestmark = [pytest.mark.integration]
 
@@ -99,17 +100,9 @@ def test_worker_killed_mid_send_is_redelivered_and_sends_once(
 def test_broker_down_at_enqueue_loses_nothing_and_the_sweeper_sends_once(
     real_broker, smtp_server, smtp_worker, settings
 ):
-    from tasks.celery import app
-
     mailbox, _ = smtp_server
-    good_url = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # Redis unreachable
-    app.pool.force_close_all()
-    try:
+    with broker_unreachable():
         mail = make_mail(to="patient@example.com")  # returns; the publish failed and was logged
-    finally:
-        app.conf.broker_url = good_url
-        app.pool.force_close_all()
     assert status_of(mail) == OutboundMail.Status.QUEUED
     time.sleep(1)
     assert mailbox.messages == []
