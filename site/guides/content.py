@@ -123,9 +123,21 @@ def _markdown() -> MarkdownIt:
     # the eBook fetcher and the CSP are simpler when no raw HTML can slip in).
     md = MarkdownIt("js-default", {"typographer": True})
     md.enable(["replacements", "smartquotes"])
-    md.use(footnote_plugin).use(deflist_plugin).use(tasklists_plugin)
+    md.use(footnote_plugin).use(deflist_plugin).use(tasklists_plugin, label=True)
     md.use(anchors_plugin, min_level=2, max_level=3, slug_func=_slug, permalink=False)
+    # Wide tables scroll inside a focusable, labelled region (keyboard users can scroll it).
+    md.add_render_rule("table_open", _table_open)
+    md.add_render_rule("table_close", _table_close)
     return md
+
+
+def _table_open(self, tokens, idx, options, env) -> str:  # type: ignore[no-untyped-def]
+    table = self.renderToken(tokens, idx, options, env)
+    return f'<div class="table-scroll" role="region" tabindex="0" aria-label="Table">{table}'
+
+
+def _table_close(self, tokens, idx, options, env) -> str:  # type: ignore[no-untyped-def]
+    return self.renderToken(tokens, idx, options, env) + "</div>"
 
 
 def _slug(text: str) -> str:
