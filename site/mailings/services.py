@@ -57,6 +57,12 @@ def suppression_lift(*, email: str) -> int:
     return deleted
 
 
+def suppressions_lift(*, ids: list[int]) -> int:
+    """Admin action: lift suppressions by row id."""
+    deleted, _ = Suppression.objects.filter(pk__in=ids).delete()
+    return deleted
+
+
 # -- Creating mail -----------------------------------------------------------------------------
 
 
@@ -183,6 +189,21 @@ def mail_send(*, mail_id: int) -> str:
         last_error="",
     )
     return OutboundMail.Status.SENT
+
+
+def mails_retry_failed(*, mail_ids: list[int]) -> int:
+    """Admin action: put FAILED mails back in the queue (suppression is checked again)."""
+    ids = list(
+        OutboundMail.objects.filter(pk__in=mail_ids, status=OutboundMail.Status.FAILED).values_list(
+            "pk", flat=True
+        )
+    )
+    OutboundMail.objects.filter(pk__in=ids).update(
+        status=OutboundMail.Status.QUEUED, attempts=0, enqueued_at=timezone.now()
+    )
+    for mail_id in ids:
+        transaction.on_commit(lambda mail_id=mail_id: jobs.enqueue_mail_send(mail_id))
+    return len(ids)
 
 
 def mails_requeue_stuck(*, limit: int = 1000) -> int:
