@@ -32,6 +32,7 @@ run: install ## Set up (migrate, content check, admin login, eBooks) and serve h
 	$(PY) manage.py check_content
 	$(PY) manage.py collectstatic --no-input -v0
 	$(PY) manage.py ensure_admin
+	$(PY) manage.py build_ebooks
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: install ## Lint, then the whole test suite (PostgreSQL/Redis from env, or throwaway local ones)
