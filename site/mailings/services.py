@@ -6,10 +6,13 @@ or duplicated task finds nothing to do; a worker that died mid-send leaves a sta
 `mails_requeue_stuck` (run by beat) turns back into QUEUED.
 """
 
+import hashlib
+import json
 import logging
 import smtplib
 import socket
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -239,48 +242,174 @@ SUPPRESSING_EVENTS = {
     "complained": Suppression.Reason.COMPLAINED,
     "unsubscribed": Suppression.Reason.UNSUBSCRIBED,
 }
-SUPPRESSING_REJECTS = {"bounced": Suppression.Reason.BOUNCED, "spam": Suppression.Reason.COMPLAINED}
+#: `rejected` suppresses when the ESP refused because of an earlier bounce, complaint or
+#: unsubscribe (its own suppression list), or because the address can never take mail.
+SUPPRESSING_REJECTS = {
+    "bounced": Suppression.Reason.BOUNCED,
+    "invalid": Suppression.Reason.BOUNCED,
+    "spam": Suppression.Reason.COMPLAINED,
+    "unsubscribed": Suppression.Reason.UNSUBSCRIBED,
+}
+#: Event types that never change OutboundMail.delivery_status: pre-delivery steps the mail's
+#: own status already tracks, and events Anymail could not classify.
+STATUS_IGNORED_EVENTS = {"queued", "sent", "unknown"}
+
+#: Mailgun's `failed` reasons for a drop caused by its own suppression lists.
+_MAILGUN_SUPPRESS_REASONS = {
+    "suppress-bounce": Suppression.Reason.BOUNCED,
+    "suppress-complaint": Suppression.Reason.COMPLAINED,
+    "suppress-unsubscribe": Suppression.Reason.UNSUBSCRIBED,
+}
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _soft_bounce(*, esp_name: str, esp_event: Mapping[str, Any]) -> bool:
+    """True for a `bounced` event that is not a permanent failure of the address.
+
+    Anymail reports these ESPs' soft bounces as `bounced` too. We follow each ESP's own
+    suppression policy: an address is suppressed where the ESP itself would stop mailing it.
+    """
+    if esp_name == "Postmark":
+        # Postmark deactivates the address (Inactive) on hard bounces, not on soft ones.
+        soft = esp_event.get("Type") in {"SoftBounce", "VirusNotification"}
+        return soft and esp_event.get("Inactive") is not True
+    if esp_name == "Amazon SES":
+        # Only Permanent bounces go on SES's account-level suppression list.
+        bounce_type = _mapping(esp_event.get("bounce")).get("bounceType")
+        return bounce_type in {"Transient", "Undetermined"}
+    if esp_name == "SendGrid":
+        # type "blocked" goes on SendGrid's Blocks list, which does not stop later sends.
+        return str(esp_event.get("type") or "").lower() == "blocked"
+    if esp_name == "Mailgun":
+        # reason "old": retries on temporary errors ran out; the address is not known bad.
+        return _mapping(esp_event.get("event-data")).get("reason") == "old"
+    return False
+
+
+def _tracking_outcome(*, event: Any, esp_name: str) -> tuple[str, str, str | None]:
+    """(event type, reject reason, suppression reason or None) of an Anymail tracking event.
+
+    Anymail's normalized type, refined from the ESP payload where Anymail leaves a documented
+    ESP event as `unknown` or cannot tell a soft bounce from a hard one.
+    """
+    event_type = str(event.event_type or "unknown")
+    reject_reason = str(event.reject_reason or "")
+    esp_event = _mapping(event.esp_event)
+
+    if esp_name == "Amazon SES" and event_type == "unknown":
+        ses_type = esp_event.get("eventType")
+        if ses_type == "DeliveryDelay":
+            event_type = "deferred"
+        elif ses_type == "Subscription":
+            # SES list management: only "unsubscribe from all" is a global opt-out.
+            subscription = _mapping(esp_event.get("subscription"))
+            preferences = _mapping(subscription.get("newTopicPreferences"))
+            if preferences.get("unsubscribeAll") is True:
+                event_type, reject_reason = "unsubscribed", "unsubscribed"
+    sendgrid_drop = esp_name == "SendGrid" and event_type == "rejected"
+    if sendgrid_drop and "spam" in str(esp_event.get("reason") or "").lower():
+        # Anymail maps SendGrid's "Spam Reporting Address" drop to "other".
+        reject_reason = "spam"
+
+    if event_type == "rejected":
+        return event_type, reject_reason, SUPPRESSING_REJECTS.get(reject_reason)
+    if event_type == "bounced":
+        if _soft_bounce(esp_name=esp_name, esp_event=esp_event):
+            return event_type, reject_reason, None
+        if esp_name == "Mailgun":
+            mailgun_reason = _mapping(esp_event.get("event-data")).get("reason")
+            if mailgun_reason in _MAILGUN_SUPPRESS_REASONS:
+                return event_type, reject_reason, _MAILGUN_SUPPRESS_REASONS[mailgun_reason]
+    if event_type == "complained" and esp_name == "Amazon SES":
+        # A feedback report that says "not spam" is the opposite of a complaint.
+        feedback = _mapping(esp_event.get("complaint")).get("complaintFeedbackType")
+        if feedback == "not-spam":
+            return event_type, reject_reason, None
+    return event_type, reject_reason, SUPPRESSING_EVENTS.get(event_type)
+
+
+def _event_key(*, event: Any, esp_name: str, recipient: str) -> str:
+    """The dedupe key stored as DeliveryEvent.event_id: the ESP's event id per recipient.
+
+    Some ESPs give every recipient of one notification the same id (Amazon SES uses the SNS
+    MessageId), so the recipient is part of the key. Mailgun's event id is unique only within
+    a day and Anymail uses the signature token instead, which a re-signed retry would change:
+    we key Mailgun events on id plus their exact timestamp. Without an ESP id (Postmark
+    deliveries, minimal payloads), a hash of the payload: a replay is a byte-identical payload.
+    """
+    recipient_part = email_hash(recipient)[:16] if recipient else ""
+    event_id = str(event.event_id or "")
+    if esp_name == "Mailgun":
+        data = _mapping(_mapping(event.esp_event).get("event-data"))
+        if data.get("id") and data.get("timestamp") is not None:
+            event_id = f"{data['id']}@{data['timestamp']}"
+    if event_id:
+        key = f"{event_id}/{recipient_part}" if recipient_part else event_id
+        if len(key) <= 200:
+            return key
+    try:
+        payload = json.dumps(event.esp_event, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        payload = repr(event.esp_event)
+    material = "|".join(
+        [str(event.event_id), str(event.event_type), str(event.message_id), recipient_part,
+         str(event.timestamp), payload]
+    )  # fmt: skip
+    return "sha256:" + hashlib.sha256(material.encode()).hexdigest()
+
+
+def _mail_for_message_id(message_id: object) -> OutboundMail | None:
+    """The mail an ESP message id belongs to, with or without angle brackets around it."""
+    raw = str(message_id or "").strip()
+    bare = raw.strip("<>")
+    if not bare:
+        return None
+    candidates = {raw[:200], bare[:200], f"<{bare}>"[:200]}
+    return OutboundMail.objects.filter(esp_message_id__in=candidates).order_by("pk").first()
 
 
 def delivery_event_record(*, event: Any, esp_name: str) -> DeliveryEvent | None:
     """Store an Anymail tracking event once and apply it: status on the mail, suppression.
 
-    Replays (same ESP and event id) are no-ops. Returns None for a replay.
+    Replays (same ESP, event id and recipient) are no-ops and return None. Hard bounces,
+    complaints, ESP unsubscribes and rejections for those reasons suppress the address
+    globally; nothing here ever lifts a suppression. The caller (the tracking receiver) must
+    not let an error reach the ESP as a 4xx, which would make it retry forever.
     """
-    import hashlib
-
-    recipient = (event.recipient or "").strip()
-    event_id = (
-        event.event_id
-        or hashlib.sha256(
-            f"{event.event_type}|{event.message_id}|{recipient}|{event.timestamp}".encode()
-        ).hexdigest()
-    )
-    mail = None
-    if event.message_id:
-        mail = OutboundMail.objects.filter(esp_message_id=str(event.message_id)).first()
+    recipient = str(event.recipient or "").strip()
+    event_type, reject_reason, suppress_reason = _tracking_outcome(event=event, esp_name=esp_name)
+    occurred_at = event.timestamp if isinstance(event.timestamp, datetime) else None
+    if occurred_at is not None and timezone.is_naive(occurred_at):
+        occurred_at = timezone.make_aware(occurred_at, UTC)
+    mail = _mail_for_message_id(event.message_id)
     with transaction.atomic():
-        created_event, created = DeliveryEvent.objects.get_or_create(
-            esp_name=esp_name,
-            event_id=str(event_id)[:200],
+        stored, created = DeliveryEvent.objects.get_or_create(
+            esp_name=str(esp_name)[:40],
+            event_id=_event_key(event=event, esp_name=esp_name, recipient=recipient),
             defaults={
-                "event_type": str(event.event_type)[:30],
-                "reject_reason": str(event.reject_reason or "")[:30],
+                "event_type": event_type[:30],
+                "reject_reason": reject_reason[:30],
                 "esp_message_id": str(event.message_id or "")[:200],
                 "recipient_hash": email_hash(recipient) if recipient else "",
                 "mail": mail,
-                "occurred_at": event.timestamp,
+                "occurred_at": occurred_at,
             },
         )
         if not created:
             return None
-        if mail is not None:
-            OutboundMail.objects.filter(pk=mail.pk).update(
-                delivery_status=str(event.event_type)[:30]
+        if mail is not None and event_type not in STATUS_IGNORED_EVENTS:
+            # Events can arrive out of order: an older one never overwrites a newer status.
+            newer = occurred_at is not None and (
+                DeliveryEvent.objects.filter(mail=mail, occurred_at__gt=occurred_at)
+                .exclude(event_type__in=STATUS_IGNORED_EVENTS)
+                .exists()
             )
-        reason = SUPPRESSING_EVENTS.get(event.event_type)
-        if event.event_type == "rejected":
-            reason = SUPPRESSING_REJECTS.get(event.reject_reason or "")
-        if reason and recipient:
-            suppression_add(email=recipient, reason=reason, detail=f"{esp_name} {event.event_type}")
-    return created_event
+            if not newer:
+                OutboundMail.objects.filter(pk=mail.pk).update(delivery_status=event_type[:30])
+        if suppress_reason and recipient:
+            detail = f"{esp_name} {event_type}"
+            suppression_add(email=recipient, reason=suppress_reason, detail=detail)
+    return stored
