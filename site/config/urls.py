@@ -14,7 +14,7 @@ urlpatterns = [
     path("robots.txt", robots_txt, name="robots"),
     path("sitemap.xml", sitemap, {"sitemaps": {"guides": GuideSitemap}}, name="sitemap"),
     path("admin/", admin.site.urls),
-    path("anymail/", include("anymail.urls")),  # ESP tracking webhooks (basic auth secret)
+    path("anymail/", include("mailings.webhooks")),  # Anymail's ESP webhooks, guarded
     path("", include("contacts.urls")),
     path("", include("guides.urls")),
 ]
