@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EbooksConfig(AppConfig):
+    name = "ebooks"
+    verbose_name = "eBooks"
