@@ -11,4 +11,26 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Daily at 04:41 UTC: delete eBook PDFs superseded by a newer content version more than
+    # EBOOK_KEEP_DAYS ago (links mailed before the change keep working until then).
+    "ebooks-prune": {
+        "task": "ebooks.ebooks_prune",
+        "schedule": crontab(hour="4", minute="41"),
+        "options": {"expires": 3600},
+    },
+    # Daily at 03:17 UTC (a quiet hour, off the top of the hour): delete signups never
+    # confirmed within CONTACTS_UNCONFIRMED_RETENTION_DAYS, with their IPs (data minimisation).
+    "contacts-purge-unconfirmed": {
+        "task": "contacts.contacts_purge_unconfirmed",
+        "schedule": crontab(hour="3", minute="17"),
+        "options": {"expires": 3600},
+    },
+    # Every 10 minutes: mirror bounces/complaints from mailings' suppression list onto
+    # subscription status, so the admin's status filter tells the truth (sending already
+    # checks suppression itself, so a lag here never sends a mail).
+    "contacts-sync-suppressions": {
+        "task": "contacts.subscriptions_sync_suppressions",
+        "schedule": crontab(minute="*/10"),
+        "options": {"expires": 540},
+    },
 }

@@ -12,6 +12,10 @@ pytest_plugins = ["tests.fixtures.services", "tests.fixtures.mailings", "tests.f
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without PostgreSQL/Redis (see tests/run.py), integration tests are skipped, loudly."""
     missing = os.environ.get("CHAPTERHOUSE_MISSING_SERVICES")
+    if not missing and not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+        missing = "PostgreSQL (DATABASE_URL unset: run the suite through tests/run.py)"
+    if not missing and not os.environ.get("REDIS_URL"):
+        missing = "Redis (REDIS_URL unset: run the suite through tests/run.py)"
     if not missing:
         return
     marker = pytest.mark.skip(reason=f"missing services: {missing}")

@@ -30,3 +30,7 @@ def enqueue_ping(value: str) -> bool:
 
 def enqueue_mail_send(mail_id: int) -> bool:
     return _publish("tasks.mailings.mail_send", mail_id)
+
+
+def enqueue_ebook_render(guide_slug: str) -> bool:
+    return _publish("tasks.ebooks.ebook_render", guide_slug)

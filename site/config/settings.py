@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "guides",
     "ebooks",
     "mailings",
+    "contacts",
 ]
 
 MIDDLEWARE = [
@@ -166,7 +167,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.PooledRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "ch",
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
@@ -188,10 +189,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 #: Redis redelivers unacked tasks after this; every time limit stays well below it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
-    "socket_timeout": 2,
-    "socket_connect_timeout": 2,
+    "socket_timeout": 1,
+    "socket_connect_timeout": 1,
+    # Connecting to publish: one quick retry, then give up (the row waits for the sweeper).
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 #: Publishing never hangs a request: one quick attempt, the sweeper catches the rest.
 CELERY_TASK_PUBLISH_RETRY = False
@@ -199,6 +205,12 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env_int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", 400_000)  # KiB
 CELERY_TASK_DEFAULT_QUEUE = "default"
+#: Queues by kind of work: `mail` is I/O-bound (run it with a thread pool), `pdf` is CPU- and
+#: memory-heavy (one process per core, recycled). See Procfile and docs/DEPLOY.md.
+CELERY_TASK_ROUTES = {
+    "mailings.mail_send": {"queue": "mail"},
+    "ebooks.*": {"queue": "pdf"},
+}
 
 # ------------------------------------------------------------------------------
 # Mail: Django 6.1 MAILERS fed from EMAIL_BACKEND (Anymail ESP or SMTP)
@@ -227,10 +239,16 @@ MAIL_CLAIM_TIMEOUT = env_int("MAIL_CLAIM_TIMEOUT", 180)
 #: A QUEUED row not picked up after this many seconds is published again by the sweeper.
 MAIL_REQUEUE_AFTER = env_int("MAIL_REQUEUE_AFTER", 120)
 MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
-ANYMAIL = {
-    # Credentials come from ANYMAIL_<ESP>_API_KEY etc. in the environment (Anymail reads them).
-    "WEBHOOK_SECRET": env_list("ANYMAIL_WEBHOOK_SECRET", []) or None,
+#: Every ANYMAIL_<NAME> environment variable becomes ANYMAIL["<NAME>"] (ESP credentials such as
+#: ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_MAILGUN_API_KEY, API URLs, webhook keys).
+#: ANYMAIL_WEBHOOK_SECRET is a comma-separated list ("user:pass,new-user:new-pass") for rotation.
+ANYMAIL: dict[str, object] = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_") and key != "ANYMAIL_WEBHOOK_SECRET"
 }
+if env_list("ANYMAIL_WEBHOOK_SECRET", []):
+    ANYMAIL["WEBHOOK_SECRET"] = env_list("ANYMAIL_WEBHOOK_SECRET", [])
 
 # ------------------------------------------------------------------------------
 # Static files (WhiteNoise) and media storage
@@ -259,7 +277,7 @@ PAGE_MAX_AGE = env_int("PAGE_MAX_AGE", 300)
 #: Seconds a rendered page stays in the server-side page cache (keys carry the content version).
 PAGE_CACHE_SECONDS = env_int("PAGE_CACHE_SECONDS", 3600)
 #: Callables returning short strings that a cached page depends on besides the content.
-PAGE_FRAGMENT_VERSIONS: list[str] = []
+PAGE_FRAGMENT_VERSIONS: list[str] = ["contacts.selectors.subscriber_count_label"]
 
 # ------------------------------------------------------------------------------
 # Security
@@ -317,14 +335,18 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # ------------------------------------------------------------------------------
 # eBooks: rendered by WeasyPrint in Celery, cached per content version in default_storage
 # https://doc.courtbouillon.org/weasyprint/stable/   docs/decisions/0003-ebook-rendering.md
 # ------------------------------------------------------------------------------
-#: Seconds a caller waits for another process's render of the same version (then EbookBusy).
+#: Seconds a caller waits for another process's render of the same version (then EbookBusyError).
 EBOOK_RENDER_WAIT_SECONDS = env_int("EBOOK_RENDER_WAIT_SECONDS", 120)
 #: Soft and hard time limits of the `ebooks.ebook_render` task (a wait plus one render).
 EBOOK_TASK_SOFT_TIME_LIMIT = env_int("EBOOK_TASK_SOFT_TIME_LIMIT", 180)
@@ -336,3 +358,27 @@ EBOOK_LOCK_SECONDS = env_int("EBOOK_LOCK_SECONDS", 300)
 EBOOK_KEEP_DAYS = env_int("EBOOK_KEEP_DAYS", 30)
 if EBOOK_LOCK_SECONDS <= EBOOK_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("EBOOK_LOCK_SECONDS must be longer than EBOOK_TASK_TIME_LIMIT.")
+
+# ------------------------------------------------------------------------------
+# Contacts: newsletter signup (double opt-in) and public-form abuse protection
+# docs/decisions/0001-public-forms-without-csrf-cookie.md
+# ------------------------------------------------------------------------------
+#: Trusted reverse proxies in front of gunicorn that append to X-Forwarded-For; the client
+#: IP is the NUM_PROXIES-th entry from the right. 0: X-Forwarded-For is ignored (REMOTE_ADDR).
+NUM_PROXIES = env_int("NUM_PROXIES", 0)
+#: A public form sent sooner than this after its page was rendered is dropped quietly (bots).
+PUBLIC_FORM_MIN_SECONDS = env_int("PUBLIC_FORM_MIN_SECONDS", 2)
+#: ... and one rendered longer ago than this (keep above PAGE_CACHE_SECONDS + PAGE_MAX_AGE).
+PUBLIC_FORM_MAX_AGE = env_int("PUBLIC_FORM_MAX_AGE", 2 * 86_400)
+#: Per-IP fixed-window rate limit on public form POSTs: this many per window (0: off) ...
+PUBLIC_FORM_RATE_LIMIT = env_int("PUBLIC_FORM_RATE_LIMIT", 10)
+#: ... per this many seconds. Over it: a 429 page with Retry-After.
+PUBLIC_FORM_RATE_WINDOW = env_int("PUBLIC_FORM_RATE_WINDOW", 600)
+#: Seconds a confirmation link works; older links answer 410 with a "send a new link" button.
+CONTACTS_CONFIRM_MAX_AGE = env_int("CONTACTS_CONFIRM_MAX_AGE", 7 * 86_400)
+#: At most one confirmation mail per address per this many seconds (checked in the database).
+CONTACTS_CONFIRMATION_COOLDOWN = env_int("CONTACTS_CONFIRMATION_COOLDOWN", 600)
+#: Never-confirmed signups (and their IPs) are deleted this many days after the last request.
+CONTACTS_UNCONFIRMED_RETENTION_DAYS = env_int("CONTACTS_UNCONFIRMED_RETENTION_DAYS", 30)
+#: Seconds the "Join N+" label is cached (a page view never counts subscribers itself).
+CONTACTS_COUNT_CACHE_SECONDS = env_int("CONTACTS_COUNT_CACHE_SECONDS", 60)

@@ -23,7 +23,7 @@ def test_reader_walks_home_guide_chapter_next_previous(page, live_server):
 
     page.get_by_role("link", name="What a Product Manager Actually Does").click()
     page.wait_for_url("**/what-a-product-manager-does/")
-    assert "Chapter 1" in page.locator(".chapter__number").inner_text()
+    assert "Chapter 1" in page.locator(".chapter__number").text_content()
     assert axe_violations(page) == []
 
     page.locator("a[rel=next]").click()

@@ -41,6 +41,8 @@ EXPECTED_EXTRA = {
     "mailings.mails_requeue_stuck",
     "ebooks.ebook_render",
     "ebooks.ebooks_prune",
+    "contacts.contacts_purge_unconfirmed",
+    "contacts.subscriptions_sync_suppressions",
 }
 
 

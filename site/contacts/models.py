@@ -1,0 +1,135 @@
+"""Contacts, their newsletter subscription, and the append-only consent ledger.
+
+A Contact is one normalized address (core.emailaddr.normalize_email), unique case-insensitively.
+Its `email_hash` is mailings.models.email_hash(email), so it joins with mailings' Suppression
+(which is keyed by that hash to survive erasure). Rows are written by contacts.services only.
+"""
+
+from typing import Any, NoReturn
+
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class Contact(models.Model):
+    email = models.EmailField(max_length=254)
+    #: mailings.models.email_hash(email): sha256 of the lower-cased address.
+    email_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="contact_email_ci_unique")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Subscription(models.Model):
+    """The contact's newsletter subscription (one per contact), with its attribution.
+
+    pending -> confirmed -> unsubscribed; bounced/complained/suppressed are blocks that only
+    an explicit admin action lifts. `token_generation` is signed into confirmation links and
+    bumped on unsubscribe, so an old link can never subscribe anyone again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+        SUPPRESSED = "suppressed", "Suppressed by an admin"
+
+    #: States that signup, confirm and unsubscribe never leave; only an admin lifts them.
+    BLOCKED = frozenset({Status.BOUNCED, Status.COMPLAINED, Status.SUPPRESSED})
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="subscription")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    token_generation = models.PositiveIntegerField(default=1)
+    #: Last signup request (first one or a repeat): retention counts from here.
+    requested_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    #: The per-address cooldown for confirmation mails is checked against this, under lock.
+    last_confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    # Attribution: where the (latest) signup came from.
+    guide_slug = models.CharField(max_length=100, blank=True)
+    chapter_number = models.PositiveSmallIntegerField(null=True, blank=True)
+    form_name = models.CharField(max_length=40, blank=True)
+    page_path = models.CharField(max_length=500, blank=True)
+    referrer = models.CharField(max_length=500, blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "requested_at"], name="subscription_status_req"),
+            models.Index(fields=["guide_slug", "chapter_number"], name="subscription_source"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} ({self.get_status_display()})"
+
+    @property
+    def is_blocked(self) -> bool:
+        return self.status in self.BLOCKED
+
+
+class ConsentEventQuerySet(models.QuerySet["ConsentEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise TypeError("the consent ledger is append-only")
+
+    def delete(self) -> NoReturn:
+        raise TypeError("the consent ledger is append-only (rows go only with their contact)")
+
+
+class ConsentEvent(models.Model):
+    """One line of the append-only consent ledger: who, when, how, and what they were told.
+
+    Rows are inserted, never updated; they are deleted only together with their contact
+    (retention of unconfirmed signups, erasure).
+    """
+
+    class Event(models.TextChoices):
+        SIGNUP = "signup", "Signed up"
+        CONFIRM = "confirm", "Confirmed"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+        IMPORT = "import", "Imported"
+        ADMIN = "admin", "Admin action"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_events")
+    event = models.CharField(max_length=20, choices=Event.choices)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    form_name = models.CharField(max_length=40, blank=True)
+    page_path = models.CharField(max_length=500, blank=True)
+    consent_version = models.CharField(max_length=20, blank=True)
+    #: sha256 (hex) of the exact consent text shown (contacts.consent).
+    consent_text_sha256 = models.CharField(max_length=64, blank=True)
+    #: How it happened (one-click, page, admin user and action...).
+    detail = models.CharField(max_length=200, blank=True)
+
+    objects = ConsentEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["occurred_at", "pk"]
+        indexes = [models.Index(fields=["contact", "occurred_at"], name="consent_contact_time")]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} at {self.occurred_at:%Y-%m-%d %H:%M} UTC"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("the consent ledger is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("the consent ledger is append-only (rows go only with their contact)")

@@ -1,0 +1,67 @@
+"""Concurrent identical signups on PostgreSQL: one contact, at most one confirmation mail."""
+
+import threading
+from collections.abc import Callable
+
+from django.db import connection
+from django.test import Client
+
+import pytest
+
+from contacts.models import ConsentEvent, Contact, Subscription
+from mailings.models import OutboundMail
+from tests.unit.contacts.conftest import ORIGIN, signup_data, subscribe
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+THREADS = 20
+
+
+def race(action: Callable[[int], object]) -> list[object]:
+    """Run action(i) in THREADS threads released at once; return results or exceptions."""
+    barrier = threading.Barrier(THREADS)
+    results: list[object] = [None] * THREADS
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = action(i)
+        except Exception as exc:  # reported by the test, not swallowed
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_twenty_concurrent_identical_signups_make_one_contact_and_one_mail():
+    results = race(lambda i: subscribe("Race@example.com" if i % 2 else "race@example.com"))
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert Contact.objects.count() == 1
+    assert Subscription.objects.count() == 1
+    assert OutboundMail.objects.count() == 1
+    assert [str(result) for result in results].count("confirmation_sent") == 1
+    assert ConsentEvent.objects.filter(event="signup").count() == THREADS
+
+
+def test_twenty_concurrent_identical_signup_posts_get_the_same_answer(settings):
+    settings.PUBLIC_FORM_RATE_LIMIT = 100
+    data = signup_data("post-race@example.com")
+
+    def post(i: int) -> tuple[int, bytes]:
+        response = Client().post(
+            "/s/subscribe/", data, headers=ORIGIN, REMOTE_ADDR=f"192.0.2.{i + 1}"
+        )
+        return response.status_code, response.content
+
+    results = race(post)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert len(set(results)) == 1
+    assert results[0][0] == 200
+    assert Contact.objects.count() == 1
+    assert OutboundMail.objects.filter(to_email="post-race@example.com").count() == 1
