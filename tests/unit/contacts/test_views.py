@@ -578,7 +578,12 @@ def test_any_typed_input_is_a_page_never_a_500(client, settings, email, chapter,
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    token=st.text(alphabet=st.characters(blacklist_characters="/?#%\x00"), min_size=1, max_size=200)
+    # Lone surrogates (Cs) cannot travel in a URL at all: the test client could not send them.
+    token=st.text(
+        alphabet=st.characters(blacklist_characters="/?#%\x00", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=200,
+    )
 )
 def test_any_token_is_a_page_never_a_500(client, settings, token):
     settings.PUBLIC_FORM_RATE_LIMIT = 0
