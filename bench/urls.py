@@ -3,9 +3,12 @@
 import os
 from pathlib import Path
 
+from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.decorators.cache import cache_page
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
 from guides import views
 
@@ -21,7 +24,29 @@ def cached_bytes(request: HttpRequest) -> HttpResponse:
 #: Our chapter view without the page cache: render only (require_safe -> cached_page -> view).
 render_only = views.chapter_detail.__wrapped__.__wrapped__
 
+
+class BareSignupForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    consent = forms.BooleanField()
+
+
+@csrf_exempt
+@require_POST
+def bare_signup(request: HttpRequest) -> HttpResponse:
+    """Baseline for bench/signup: form validation and one insert, nothing else."""
+    from contacts.models import Contact
+    from mailings.models import email_hash
+
+    form = BareSignupForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("invalid", status=400)
+    email = form.cleaned_data["email"].lower()
+    Contact.objects.create(email=email, email_hash=email_hash(email))
+    return HttpResponse("Check your inbox.")
+
+
 urlpatterns = [
+    path("_bench/bare-signup/", bare_signup),
     path("_bench/cached/", cached_bytes),
     path("_bench/render/<slug:guide_slug>/<slug:chapter_slug>/", render_only),
     path("", include("config.urls")),
