@@ -10,19 +10,9 @@ import pytest
 from mailings import services
 from mailings.models import OutboundMail
 from tests.fixtures.mailings import make_mail
-from tests.fixtures.services import broker_unreachable
+from tests.fixtures.services import broker_unreachable, wait_for
 
 pytestmark = [pytest.mark.integration]
-
-
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 @pytest.fixture
