@@ -1,4 +1,5 @@
-"""eBook tasks: render a guide's current version once; prune superseded versions.
+"""eBook tasks: render a guide's current version once; deliver "Get the PDF" requests;
+re-publish lost deliveries; prune superseded versions.
 
 CELERY_TASK_ROUTES sends `ebooks.*` to the `pdf` queue, consumed by the `worker_pdf`
 process (`celery -A tasks worker -Q pdf --concurrency 1 --max-tasks-per-child 50`, see the
@@ -47,3 +48,28 @@ def ebooks_prune(keep_days: int | None = None) -> int:
     """Delete eBook versions superseded more than EBOOK_KEEP_DAYS ago; return the file count."""
     days = settings.EBOOK_KEEP_DAYS if keep_days is None else keep_days
     return len(ebook_services.ebook_prune(keep_days=days))
+
+
+@app.task(
+    name="ebooks.ebook_deliver",
+    autoretry_for=(ebook_services.EbookBusyError,),
+    retry_backoff=10,
+    retry_backoff_max=120,
+    max_retries=5,
+    acks_late=True,
+    soft_time_limit=settings.EBOOK_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.EBOOK_TASK_TIME_LIMIT,
+)
+def ebook_deliver(request_id: int) -> str:
+    """Render the request's eBook if needed (single-flight), then queue its delivery mail.
+
+    Idempotent: a request that already has its mail is left alone, so redelivery and the
+    sweeper's duplicates are harmless. Retries while another process holds the render lock.
+    """
+    return ebook_services.ebook_request_deliver(request_id=request_id)
+
+
+@app.task(name="ebooks.ebook_requests_requeue_stuck", acks_late=True, time_limit=120)
+def ebook_requests_requeue_stuck() -> int:
+    """Sweeper: publish again eBook requests whose delivery task was lost or died."""
+    return ebook_services.ebook_requests_requeue_stuck()

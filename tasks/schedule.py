@@ -11,6 +11,15 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute="*"),
         "options": {"expires": 50},
     },
+    # Every 5 minutes: publish again "Get the PDF" requests still undelivered
+    # EBOOK_REQUEUE_AFTER seconds after their last publish (enqueue lost with the broker down,
+    # or the pdf worker died mid-render); delivery is idempotent, so a duplicate is harmless.
+    # On the default queue: the sweep is a quick query and must not wait behind renders.
+    "ebooks-requeue-stuck": {
+        "task": "ebooks.ebook_requests_requeue_stuck",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240, "queue": "default"},
+    },
     # Daily at 04:41 UTC: delete eBook PDFs superseded by a newer content version more than
     # EBOOK_KEEP_DAYS ago (links mailed before the change keep working until then).
     "ebooks-prune": {

@@ -34,3 +34,11 @@ def enqueue_mail_send(mail_id: int) -> bool:
 
 def enqueue_ebook_render(guide_slug: str) -> bool:
     return _publish("tasks.ebooks.ebook_render", guide_slug)
+
+
+def enqueue_ebook_rebuild(guide_slug: str) -> bool:
+    return _publish("tasks.ebooks.ebook_render", guide_slug, True)
+
+
+def enqueue_ebook_deliver(request_id: int) -> bool:
+    return _publish("tasks.ebooks.ebook_deliver", request_id)

@@ -359,6 +359,18 @@ EBOOK_LOCK_SECONDS = env_int("EBOOK_LOCK_SECONDS", 300)
 EBOOK_KEEP_DAYS = env_int("EBOOK_KEEP_DAYS", 30)
 if EBOOK_LOCK_SECONDS <= EBOOK_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("EBOOK_LOCK_SECONDS must be longer than EBOOK_TASK_TIME_LIMIT.")
+#: "Get the PDF": at most one delivery mail per guide and address per this many hours; a
+#: request inside the window gets the same "check your inbox" answer and nothing is sent.
+EBOOK_DELIVERY_LIMIT_HOURS = env_int("EBOOK_DELIVERY_LIMIT_HOURS", 24)
+#: The delivery mail carries the PDF up to this size (bytes); a bigger one gets the link only.
+EBOOK_ATTACH_MAX_BYTES = env_int("EBOOK_ATTACH_MAX_BYTES", 5 * 1024 * 1024)
+#: Seconds a mailed download link works; older links answer 410 with a way to ask again.
+EBOOK_LINK_MAX_AGE = env_int("EBOOK_LINK_MAX_AGE", 30 * 86_400)
+#: An undelivered request is published again by the sweeper this many seconds after its last
+#: publish (above EBOOK_TASK_TIME_LIMIT, so a render still running is not doubled) ...
+EBOOK_REQUEUE_AFTER = env_int("EBOOK_REQUEUE_AFTER", 300)
+#: ... and at most this many publishes in all; then it waits for the admin's "deliver again".
+EBOOK_REQUEUE_MAX = env_int("EBOOK_REQUEUE_MAX", 6)
 
 # ------------------------------------------------------------------------------
 # Contacts: newsletter signup (double opt-in) and public-form abuse protection

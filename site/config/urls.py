@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("anymail/", include("mailings.webhooks")),  # Anymail's ESP webhooks, guarded
     path("", include("contacts.urls")),
+    path("", include("ebooks.urls")),
     path("", include("guides.urls")),
 ]
 

@@ -9,24 +9,42 @@ object storage in production) and the content version is part of the name.
 Rendering takes seconds, so only Celery tasks and `manage.py build_ebooks` call
 ebook_get_or_render(); views read with ebook_file_get(). WeasyPrint is imported on the first
 render, never by a web process that only reads.
+
+"Get the PDF" (below the cache): ebook_request_create stores a request and queues its
+delivery mail in one transaction when the PDF exists, or publishes `ebooks.ebook_deliver`
+(render, then mail) after commit; ebook_requests_requeue_stuck is the sweeper. Download links
+are signed tokens holding the request id; ebook_file_for_download picks the file they serve.
 """
 
 import json
 import logging
+import math
+import re
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
+from config import jobs
+from contacts.models import Contact
+from contacts.services import Actor, SignupOutcome, Source, contact_subscribe
 from core.exceptions import AppError
+from core.signing import make_token
+from ebooks.models import EbookDownload, EbookRequest
 from guides.content import Guide, get_library
+from mailings.models import OutboundMail, email_hash
+from mailings.services import outbound_mail_create, suppression_check
 
 logger = logging.getLogger(__name__)
 
@@ -281,3 +299,347 @@ def ebook_prune(*, keep_days: int, now: datetime | None = None) -> list[str]:
     if deleted:
         logger.info("ebooks pruned: %d files older than %d days", len(deleted), keep_days)
     return deleted
+
+
+# -- "Get the PDF": requests, delivery mail, download links -----------------------------------
+
+#: core.signing purpose of download links; the token holds the EbookRequest id only.
+DOWNLOAD_PURPOSE = "ebook-download"
+#: templates/emails/ebook_delivery.{subject.txt,txt,html}
+DELIVERY_TEMPLATE = "ebook_delivery"
+
+_UNSAFE_FILENAME = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+class EbookRequestOutcome(StrEnum):
+    """What ebook_request_create did. Never shown to the visitor (the answer is always the same)."""
+
+    #: The PDF was in storage: the delivery mail row was created in the same transaction.
+    MAIL_QUEUED = "mail_queued"
+    #: The PDF must be rendered first: `ebooks.ebook_deliver` is published after commit.
+    DELIVERY_QUEUED = "delivery_queued"
+    #: This address got this guide within EBOOK_DELIVERY_LIMIT_HOURS: nothing stored or sent.
+    THROTTLED = "throttled"
+    #: The address is on the suppression list: nothing stored or sent.
+    SUPPRESSED = "suppressed"
+
+
+@dataclass(frozen=True)
+class EbookRequestResult:
+    outcome: EbookRequestOutcome
+    #: The stored EbookRequest, or None when nothing was stored.
+    request_id: int | None = None
+    #: What the newsletter opt-in did (contacts.services.contact_subscribe), if it was ticked.
+    newsletter: SignupOutcome | None = None
+
+
+def ebook_filename(title: str) -> str:
+    """'<eBook title>.pdf' without characters that file systems or headers refuse."""
+    name = " ".join(_UNSAFE_FILENAME.sub(" ", title).split())[:150].strip(" .")
+    return f"{name or 'eBook'}.pdf"
+
+
+def _titles(guide_slug: str) -> tuple[str, str]:
+    """(guide title, eBook title) of a guide, falling back to its slug if it was removed."""
+    guide = get_library().guide(guide_slug)
+    if guide is None:
+        return guide_slug, guide_slug
+    return guide.title, guide.ebook_title
+
+
+def ebook_download_filename(*, guide_slug: str) -> str:
+    """The file name a guide's PDF is mailed and downloaded as: '<eBook title>.pdf'."""
+    return ebook_filename(_titles(guide_slug)[1])
+
+
+def ebook_download_token(*, request_id: int) -> str:
+    return make_token(DOWNLOAD_PURPOSE, request_id)
+
+
+def ebook_download_url(*, request_id: int) -> str:
+    """Absolute, signed and expiring (EBOOK_LINK_MAX_AGE) link; no personal data in it."""
+    token = ebook_download_token(request_id=request_id)
+    return settings.SITE_URL + reverse("ebooks:download", args=[token])
+
+
+def _size_label(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    return f"{max(1, math.ceil(size / 1024))} KB"
+
+
+def _contact_lock(*, email: str) -> Contact:
+    """The contact of a normalized address, created if missing, and locked for this transaction.
+
+    Same insert-or-nothing as contacts' own signup (INSERT ... ON CONFLICT DO NOTHING, never
+    an error under a concurrent insert of the same address). The row lock serialises
+    concurrent requests of one address, so the per-address limit holds; FOR NO KEY UPDATE
+    does not block other transactions that only insert rows pointing at the contact.
+    """
+    digest = email_hash(email)
+    Contact.objects.bulk_create([Contact(email=email, email_hash=digest)], ignore_conflicts=True)
+    return Contact.objects.select_for_update(no_key=True).get(email_hash=digest)
+
+
+def _delivery_mail_create(*, request: EbookRequest, to: str, ebook: EbookFile) -> OutboundMail:
+    """Queue the delivery mail for `request` and mark it delivered (caller's transaction)."""
+    guide_title, ebook_title = _titles(request.guide_slug)
+    attach = ebook.size <= settings.EBOOK_ATTACH_MAX_BYTES
+    context = {
+        "guide_title": guide_title,
+        "ebook_title": ebook_title,
+        "guide_url": settings.SITE_URL + reverse("guides:guide", args=[request.guide_slug]),
+        "download_url": ebook_download_url(request_id=request.pk),
+        "link_days": max(1, settings.EBOOK_LINK_MAX_AGE // 86_400),
+        "attached": attach,
+        "pages": ebook.pages,
+        "size_label": _size_label(ebook.size),
+        "newsletter_opt_in": request.newsletter_opt_in,
+    }
+    mail = outbound_mail_create(
+        to=to,
+        template=DELIVERY_TEMPLATE,
+        context=context,
+        category=OutboundMail.Category.TRANSACTIONAL,
+        attachment=(ebook.name, ebook_filename(ebook_title)) if attach else None,
+    )
+    request.mail = mail
+    request.delivered_at = timezone.now()
+    request.version = ebook.version
+    request.save(update_fields=["mail", "delivered_at", "version"])
+    return mail
+
+
+def _attribution(source: Source) -> dict[str, Any]:
+    return {
+        "chapter_number": source.chapter_number,
+        "form_name": source.form_name[:40],
+        "page_path": source.page_path[:500],
+        "referrer": source.referrer[:500],
+        "utm_source": source.utm_source[:100],
+        "utm_medium": source.utm_medium[:100],
+        "utm_campaign": source.utm_campaign[:100],
+        "utm_term": source.utm_term[:100],
+        "utm_content": source.utm_content[:100],
+    }
+
+
+@transaction.atomic(durable=True)
+def _ebook_request_store(
+    *,
+    email: str,
+    guide: Guide,
+    ebook: EbookFile | None,
+    source: Source,
+    actor: Actor,
+    newsletter_opt_in: bool,
+) -> tuple[EbookRequestOutcome, int | None]:
+    if suppression_check(email=email):
+        return EbookRequestOutcome.SUPPRESSED, None  # nothing stored for an address we never mail
+    contact = _contact_lock(email=email)
+    now = timezone.now()
+    since = now - timedelta(hours=settings.EBOOK_DELIVERY_LIMIT_HOURS)
+    recent = EbookRequest.objects.filter(
+        contact=contact, guide_slug=guide.slug, created_at__gt=since
+    )
+    if recent.exists():
+        return EbookRequestOutcome.THROTTLED, None
+    request = EbookRequest.objects.create(
+        contact=contact,
+        guide_slug=guide.slug,
+        newsletter_opt_in=newsletter_opt_in,
+        ip=actor.ip,
+        created_at=now,
+        enqueued_at=None if ebook else now,
+        enqueue_count=0 if ebook else 1,
+        **_attribution(source),
+    )
+    if ebook is not None:
+        _delivery_mail_create(request=request, to=contact.email, ebook=ebook)
+        return EbookRequestOutcome.MAIL_QUEUED, request.pk
+    transaction.on_commit(lambda: jobs.enqueue_ebook_deliver(request.pk))
+    return EbookRequestOutcome.DELIVERY_QUEUED, request.pk
+
+
+def ebook_request_create(
+    *,
+    email: str,
+    guide_slug: str,
+    source: Source,
+    actor: Actor,
+    newsletter_opt_in: bool = False,
+    consent_version: str = "",
+) -> EbookRequestResult:
+    """Accept a "Get the PDF" request for a normalized address and a known guide.
+
+    In one transaction: the EbookRequest row and, when the current version's PDF is already
+    in storage, its delivery mail (PDF attached up to EBOOK_ATTACH_MAX_BYTES, always a signed
+    download link); otherwise `ebooks.ebook_deliver` is published after commit and renders
+    first. At most one delivery per guide and address per EBOOK_DELIVERY_LIMIT_HOURS; a
+    suppressed address gets nothing. A PDF request is never a newsletter subscription: only
+    `newsletter_opt_in` (with the `consent_version` of the text shown beside its box) enters
+    contacts' double opt-in, in that service's own transaction, after this one commits.
+
+    The caller has validated the address (normalize_email) and the guide, answers the visitor
+    the same way whatever this returns, and must not hold a transaction open (both steps are
+    durable). Raises EbookGuideNotFoundError for an unknown guide.
+    """
+    if newsletter_opt_in and not consent_version:
+        raise ValueError("a newsletter opt-in needs the consent version that was shown")
+    guide = _guide(guide_slug)
+    ebook = _stored(guide)  # a storage read, done before the transaction takes its lock
+    outcome, request_id = _ebook_request_store(
+        email=email,
+        guide=guide,
+        ebook=ebook,
+        source=source,
+        actor=actor,
+        newsletter_opt_in=newsletter_opt_in,
+    )
+    newsletter = None
+    if newsletter_opt_in:
+        newsletter = contact_subscribe(
+            email=email,
+            consent_version=consent_version,
+            source=replace(source, guide_slug=guide.slug),
+            actor=actor,
+        )
+    logger.info("ebook request for %s: %s (request %s)", guide.slug, outcome, request_id)
+    return EbookRequestResult(outcome=outcome, request_id=request_id, newsletter=newsletter)
+
+
+@transaction.atomic(durable=True)
+def _delivery_finish(*, request_id: int, ebook: EbookFile) -> str:
+    request = (
+        EbookRequest.objects.select_for_update(of=("self",)).select_related("contact")
+        .filter(pk=request_id).first()
+    )  # fmt: skip
+    if request is None:
+        return "missing"
+    if request.delivered_at is not None:
+        return "already_delivered"
+    _delivery_mail_create(request=request, to=request.contact.email, ebook=ebook)
+    return "delivered"
+
+
+def ebook_request_deliver(*, request_id: int) -> str:
+    """Render the request's guide if needed (single-flight), then queue its delivery mail.
+
+    Idempotent: a request that already has its mail, or no longer exists (erased), is left
+    alone; returns "delivered", "already_delivered" or "missing". For the `ebook_deliver`
+    task only (a cold render takes seconds). Raises EbookBusyError (retry later),
+    EbookGuideNotFoundError or ebooks.render.EbookRenderError.
+    """
+    found = (
+        EbookRequest.objects.filter(pk=request_id).values_list("guide_slug", "delivered_at").first()
+    )
+    if found is None:
+        return "missing"
+    guide_slug, delivered_at = found
+    if delivered_at is not None:
+        return "already_delivered"
+    ebook = ebook_get_or_render(guide_slug=guide_slug)  # outside any transaction: it may wait
+    return _delivery_finish(request_id=request_id, ebook=ebook)
+
+
+def ebook_requests_requeue_stuck(*, limit: int = 500) -> int:
+    """Sweeper: publish again undelivered requests whose task was lost or whose worker died.
+
+    A request waiting longer than EBOOK_REQUEUE_AFTER seconds since its last publish is
+    published again, at most EBOOK_REQUEUE_MAX times in all (a guide that cannot render
+    does not keep a renderer busy forever; the admin can retry later). Publishing twice is
+    harmless: delivery is idempotent. Returns the number published.
+    """
+    now = timezone.now()
+    waiting = now - timedelta(seconds=settings.EBOOK_REQUEUE_AFTER)
+    ids = list(
+        EbookRequest.objects.filter(
+            delivered_at__isnull=True, enqueue_count__lt=settings.EBOOK_REQUEUE_MAX
+        )
+        .filter(Q(enqueued_at__lt=waiting) | Q(enqueued_at__isnull=True))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    published = [pk for pk in ids if jobs.enqueue_ebook_deliver(pk)]
+    if published:
+        EbookRequest.objects.filter(pk__in=published).update(
+            enqueued_at=now, enqueue_count=F("enqueue_count") + 1
+        )
+        logger.info(
+            "sweeper re-enqueued %s of %s undelivered eBook requests", len(published), len(ids)
+        )
+    return len(published)
+
+
+def ebook_requests_redeliver(*, request_ids: list[int]) -> int:
+    """Admin action: try the delivery of undelivered requests again (the sweeper gave up)."""
+    with transaction.atomic():
+        ids = list(
+            EbookRequest.objects.filter(pk__in=request_ids, delivered_at__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        EbookRequest.objects.filter(pk__in=ids).update(enqueued_at=timezone.now(), enqueue_count=1)
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: jobs.enqueue_ebook_deliver(pk))
+    return len(ids)
+
+
+def ebook_rebuild(*, guide_slug: str) -> bool:
+    """Admin: render the guide's current version again (force) in a worker; False if the
+    publish failed (broker down). Raises EbookGuideNotFoundError for an unknown guide."""
+    _guide(guide_slug)
+    return jobs.enqueue_ebook_rebuild(guide_slug)
+
+
+# -- Download links ----------------------------------------------------------------------------
+
+
+def ebook_file_find(*, guide_slug: str, version: str) -> EbookFile | None:
+    """The complete PDF of exactly this version if it is still in storage (it may have been
+    pruned, or the guide removed from content/), else None. Never renders."""
+    if not version or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", version):
+        return None
+    name = ebook_storage_name(guide_slug=guide_slug, version=version)
+    meta = _read_meta(_meta_name(name))
+    if meta is None or meta.get("version") != version:
+        return None
+    try:
+        size = default_storage.size(name)
+    except FileNotFoundError:
+        return None
+    if size != meta.get("size"):
+        return None
+    return EbookFile(
+        guide_slug=guide_slug,
+        version=version,
+        name=name,
+        size=size,
+        pages=int(meta["pages"]),
+        render_seconds=float(meta["render_seconds"]),
+        rendered_at=datetime.fromisoformat(meta["rendered_at"]),
+    )
+
+
+def ebook_file_for_download(*, guide_slug: str, version: str) -> EbookFile | None:
+    """The file a download link serves: the mailed version while it exists, else the
+    guide's current version if it has been rendered, else None (nothing to serve yet)."""
+    found = ebook_file_find(guide_slug=guide_slug, version=version)
+    if found is not None:
+        return found
+    guide = get_library().guide(guide_slug)
+    return _stored(guide) if guide is not None else None
+
+
+def ebook_file_open(*, ebook: EbookFile) -> File:
+    """The stored PDF, open for reading (the caller closes it; FileResponse does)."""
+    return default_storage.open(ebook.name, "rb")
+
+
+def ebook_download_record(*, request_id: int, version: str) -> EbookDownload | None:
+    """Log one download through a request's link (None if the request is gone meanwhile)."""
+    if not EbookRequest.objects.filter(pk=request_id).exists():
+        return None
+    return EbookDownload.objects.create(
+        request_id=request_id, version=version, created_at=timezone.now()
+    )

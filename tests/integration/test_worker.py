@@ -1,20 +1,10 @@
 """A real Celery worker process on the Redis broker runs our tasks."""
 
-import time
-
 import pytest
 
+from tests.fixtures.services import wait_for
+
 pytestmark = [pytest.mark.integration]
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 def test_task_round_trip_through_redis_and_a_worker_process(real_broker, celery_worker_process):
@@ -41,6 +31,8 @@ EXPECTED_EXTRA = {
     "mailings.mails_requeue_stuck",
     "ebooks.ebook_render",
     "ebooks.ebooks_prune",
+    "ebooks.ebook_deliver",
+    "ebooks.ebook_requests_requeue_stuck",
     "contacts.contacts_purge_unconfirmed",
     "contacts.subscriptions_sync_suppressions",
 }
