@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from contacts import consent as consent_texts
 from contacts.models import ConsentEvent, Contact, Subscription
+from core.attribution import Source
 from core.exceptions import AppError
 from core.signing import make_token
 from mailings.models import OutboundMail, Suppression, email_hash
@@ -31,22 +32,6 @@ CONFIRM_PURPOSE = "contacts.confirm"
 UNSUBSCRIBE_PURPOSE = "contacts.unsubscribe"
 #: The cache key of the "Join N+" label (contacts.selectors); dropped after a confirmation.
 COUNT_LABEL_CACHE_KEY = "contacts:count-label:v1"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Attribution of a signup: where the form was, and where the visitor came from."""
-
-    guide_slug: str = ""
-    chapter_number: int | None = None
-    form_name: str = ""
-    page_path: str = ""
-    referrer: str = ""
-    utm_source: str = ""
-    utm_medium: str = ""
-    utm_campaign: str = ""
-    utm_term: str = ""
-    utm_content: str = ""
 
 
 @dataclass(frozen=True)
@@ -122,24 +107,9 @@ def _contact_get_or_create(*, email: str) -> Contact:
 def _subscription_lock(*, contact: Contact, source: Source) -> Subscription:
     """The contact's subscription row, created if missing (same pattern), locked FOR UPDATE."""
     Subscription.objects.bulk_create(
-        [Subscription(contact=contact, **_attribution(source))], ignore_conflicts=True
+        [Subscription(contact=contact, **source.model_fields())], ignore_conflicts=True
     )
     return Subscription.objects.select_for_update().get(contact=contact)
-
-
-def _attribution(source: Source) -> dict[str, object]:
-    return {
-        "guide_slug": source.guide_slug[:100],
-        "chapter_number": source.chapter_number,
-        "form_name": source.form_name[:40],
-        "page_path": source.page_path[:500],
-        "referrer": source.referrer[:500],
-        "utm_source": source.utm_source[:100],
-        "utm_medium": source.utm_medium[:100],
-        "utm_campaign": source.utm_campaign[:100],
-        "utm_term": source.utm_term[:100],
-        "utm_content": source.utm_content[:100],
-    }
 
 
 def _consent_record(
@@ -218,9 +188,9 @@ def contact_subscribe(
     if subscription.status == Subscription.Status.UNSUBSCRIBED:
         # A fresh consent after an unsubscribe: a new cycle with the latest attribution.
         subscription.status = Subscription.Status.PENDING
-        for name, value in _attribution(source).items():
+        for name, value in source.model_fields().items():
             setattr(subscription, name, value)
-        fields += ["status", *_attribution(source)]
+        fields += ["status", *source.model_fields()]
     send = _cooldown_over(subscription)
     if send:
         subscription.last_confirmation_sent_at = now

@@ -6,14 +6,12 @@ of Django's request log, and no view logs a token or an address.
 """
 
 import contextlib
-import functools
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -24,50 +22,19 @@ from contacts import selectors, services
 from contacts.forms import SignupForm
 from contacts.models import Subscription
 from contacts.services import Actor, ConfirmOutcome, SubscriptionNotFoundError
+from core.attribution import FORM_NAME
 from core.publicforms import client_ip, public_post
 from core.signing import TokenError, TokenExpiredError, read_token
-from core.views import error_page
+from core.views import error_page, token_view, unlogged
 
 logger = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]
 
 _CONFIRM_PAYLOAD = re.compile(r"([0-9]{1,18})\.([0-9]{1,9})")
-_FORM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 # -- Helpers -----------------------------------------------------------------------------------
-
-
-def _unlogged(response: HttpResponse) -> HttpResponse:
-    """Keep Django's 'Bad Request: <path>' line out of the log: the path holds a token.
-
-    `_has_been_logged` is the flag django.utils.log.log_response itself sets and honours.
-    """
-    response._has_been_logged = True  # type: ignore[attr-defined]
-    return response
-
-
-def token_view(*methods: str) -> Callable[[View], View]:
-    """For views with a token in their path: allow `methods`, and keep every error answer
-    (400/403/404/405/410/429, including those of inner decorators) out of Django's request
-    log, which would print the path. One line without the path is logged instead."""
-
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if request.method not in methods:
-                response: HttpResponse = HttpResponseNotAllowed(methods)
-            else:
-                response = view(request, *args, **kwargs)
-            if response.status_code >= 400:
-                logger.info("%s: answered %s", view.__name__, response.status_code)
-                _unlogged(response)
-            return response
-
-        return wrapper
-
-    return decorate
 
 
 def _actor(request: HttpRequest, *, detail: str = "", form_name: str = "") -> Actor:
@@ -86,7 +53,7 @@ def _check_inbox(request: HttpRequest) -> HttpResponse:
 
 
 def _bad_link(request: HttpRequest) -> HttpResponse:
-    return _unlogged(
+    return unlogged(
         error_page(
             request,
             status=400,
@@ -100,7 +67,7 @@ def _bad_link(request: HttpRequest) -> HttpResponse:
 
 
 def _unknown_link(request: HttpRequest) -> HttpResponse:
-    return _unlogged(
+    return unlogged(
         error_page(
             request,
             status=404,
@@ -119,7 +86,7 @@ def _gone(request: HttpRequest, *, token: str, resend: bool) -> HttpResponse:
         "expires_days": max(1, settings.CONTACTS_CONFIRM_MAX_AGE // 86400),
     }
     response = render(request, "contacts/link_expired.html", context, status=410)
-    return _unlogged(response)
+    return unlogged(response)
 
 
 def _confirm_payload(token: str, *, max_age: int | None) -> tuple[int, int]:
@@ -146,7 +113,7 @@ def _signup_page(request: HttpRequest, form: SignupForm | None, *, status: int) 
     guide = chapter = None
     if form is not None:
         posted_name = form.data.get("source_form", "")
-        form_name = posted_name if _FORM_NAME.fullmatch(posted_name) else "page"
+        form_name = posted_name if FORM_NAME.fullmatch(posted_name) else "page"
         guide = form.data.get("guide", "") or None
         chapter_raw = form.data.get("chapter", "")
         chapter = (

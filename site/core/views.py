@@ -1,7 +1,22 @@
-"""Friendly error pages. They render without a request context so they cannot fail twice."""
+"""Friendly error pages (rendered without a request context so they cannot fail twice), and
+the decorator for pages whose URL holds a signed token."""
 
-from django.http import HttpRequest, HttpResponse, HttpResponseNotFound, HttpResponseServerError
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseNotFound,
+    HttpResponseServerError,
+)
 from django.template import loader
+
+logger = logging.getLogger(__name__)
+View = Callable[..., HttpResponse]
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -22,3 +37,40 @@ def error_page(request: HttpRequest, *, status: int, title: str, message: str) -
     response = HttpResponse(body, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def unlogged(response: HttpResponse) -> HttpResponse:
+    """Keep Django's 'Bad Request: <path>' line out of the log: the path holds a token.
+
+    `_has_been_logged` is the flag django.utils.log.log_response itself sets and honours.
+    """
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def token_view(*methods: str) -> Callable[[View], View]:
+    """For views with a signed token in their path (confirm, unsubscribe, download).
+
+    Allows only `methods`; every answer is `Cache-Control: no-store` and
+    `Referrer-Policy: no-referrer` (the token must not leak into caches or onward Referers);
+    error answers (including those of inner decorators) stay out of Django's request log, which
+    would print the path; one line without it is logged instead.
+    """
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response: HttpResponse = HttpResponseNotAllowed(methods)
+            else:
+                response = view(request, *args, **kwargs)
+            response["Cache-Control"] = "no-store"
+            response["Referrer-Policy"] = "no-referrer"
+            if response.status_code >= 400:
+                logger.info("%s: answered %s", view.__name__, response.status_code)
+                unlogged(response)
+            return response
+
+        return wrapper
+
+    return decorate

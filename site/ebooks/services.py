@@ -410,20 +410,6 @@ def _delivery_mail_create(*, request: EbookRequest, to: str, ebook: EbookFile) -
     return mail
 
 
-def _attribution(source: Source) -> dict[str, Any]:
-    return {
-        "chapter_number": source.chapter_number,
-        "form_name": source.form_name[:40],
-        "page_path": source.page_path[:500],
-        "referrer": source.referrer[:500],
-        "utm_source": source.utm_source[:100],
-        "utm_medium": source.utm_medium[:100],
-        "utm_campaign": source.utm_campaign[:100],
-        "utm_term": source.utm_term[:100],
-        "utm_content": source.utm_content[:100],
-    }
-
-
 @transaction.atomic(durable=True)
 def _ebook_request_store(
     *,
@@ -452,7 +438,7 @@ def _ebook_request_store(
         created_at=now,
         enqueued_at=None if ebook else now,
         enqueue_count=0 if ebook else 1,
-        **_attribution(source),
+        **source.model_fields(guide=False),
     )
     if ebook is not None:
         _delivery_mail_create(request=request, to=contact.email, ebook=ebook)

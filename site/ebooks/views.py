@@ -6,13 +6,11 @@ serve it; its token is kept out of Django's request log, and no view logs a toke
 address.
 """
 
-import functools
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -20,11 +18,12 @@ from django.views.decorators.http import require_http_methods
 
 from config import jobs
 from contacts.services import Actor
+from core.attribution import FORM_NAME
 from core.publicforms import client_ip, public_post
 from core.signing import TokenError, TokenExpiredError, read_token
-from core.views import error_page
+from core.views import error_page, token_view
 from ebooks import selectors, services
-from ebooks.forms import FORM_NAME, EbookRequestForm
+from ebooks.forms import EbookRequestForm
 from guides.content import get_library
 
 logger = logging.getLogger(__name__)
@@ -108,35 +107,6 @@ def request_pdf(request: HttpRequest) -> HttpResponse:
 # -- Download link ------------------------------------------------------------------------------
 
 
-def _unlogged(response: HttpResponse) -> HttpResponse:
-    """Keep Django's 'Not Found: <path>' line out of the log: the path holds a token.
-
-    `_has_been_logged` is the flag django.utils.log.log_response itself sets and honours.
-    """
-    response._has_been_logged = True  # type: ignore[attr-defined]
-    return response
-
-
-def _token_view(view: View) -> View:
-    """GET/HEAD only. Every answer is `no-store` and sends no Referer onwards (the path holds
-    a token); error answers are logged without their path."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method not in {"GET", "HEAD"}:
-            response: HttpResponse = HttpResponseNotAllowed(["GET", "HEAD"])
-        else:
-            response = view(request, *args, **kwargs)
-        response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
-        if response.status_code >= 400:
-            logger.info("%s: answered %s", view.__name__, response.status_code)
-            _unlogged(response)
-        return response
-
-    return wrapper
-
-
 def _request_id(token: str, *, max_age: int | None) -> int:
     value = read_token(services.DOWNLOAD_PURPOSE, token, max_age=max_age)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -192,7 +162,7 @@ def _gone(request: HttpRequest) -> HttpResponse:
     )
 
 
-@_token_view
+@token_view("GET", "HEAD")
 def download(request: HttpRequest, token: str) -> HttpResponse:
     """Stream the request's PDF (the mailed version, or the current one if it was pruned)."""
     try:
