@@ -17,8 +17,10 @@ urlpatterns = [
     path("anymail/", include("mailings.webhooks")),  # Anymail's ESP webhooks, guarded
     path("", include("contacts.urls")),
     path("", include("ebooks.urls")),
+    path("", include("analytics.urls")),
     path("", include("guides.urls")),
 ]
 
+handler400 = "core.views.bad_request"
 handler404 = "core.views.page_not_found"
 handler500 = "core.views.server_error"

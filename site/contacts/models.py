@@ -12,15 +12,38 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 
+class Tag(models.Model):
+    """A marketer's label on contacts ("webinar-2026", "customer"). Names are unique
+    case-insensitively and never contain "," or "|" (the separators of a CSV tags cell)."""
+
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_ci_unique")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Contact(models.Model):
     email = models.EmailField(max_length=254)
     #: mailings.models.email_hash(email): sha256 of the lower-cased address.
     email_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
 
     class Meta:
         constraints = [models.UniqueConstraint(Lower("email"), name="contact_email_ci_unique")]
         ordering = ["-created_at"]
+        permissions = [
+            ("export_contact", "Can export contacts as CSV"),
+            ("import_contact", "Can import contacts from CSV"),
+            ("tag_contact", "Can add and remove tags on contacts"),
+            ("gdpr_export_contact", "Can download everything held on a contact (GDPR)"),
+            ("erase_contact", "Can erase a contact's personal data (GDPR)"),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -72,6 +95,8 @@ class Subscription(models.Model):
         indexes = [
             models.Index(fields=["status", "requested_at"], name="subscription_status_req"),
             models.Index(fields=["guide_slug", "chapter_number"], name="subscription_source"),
+            # The admin's form filter (a loose index scan) and the funnel's per-form counts.
+            models.Index(fields=["form_name"], name="subscription_form"),
         ]
 
     def __str__(self) -> str:
@@ -133,3 +158,48 @@ class ConsentEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("the consent ledger is append-only (rows go only with their contact)")
+
+
+class Segment(models.Model):
+    """A saved audience: contacts matching every set criterion (contacts.segments).
+
+    Empty criteria match everything. The signup date is the subscription's first request
+    (Subscription.created_at), in UTC days, both ends included.
+    """
+
+    class TagMatch(models.TextChoices):
+        ANY = "any", "Any of the tags"
+        ALL = "all", "All of the tags"
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    #: Subscription status; blank matches any contact, with or without a subscription.
+    status = models.CharField(
+        max_length=20,
+        choices=Subscription.Status.choices,
+        blank=True,
+        default=Subscription.Status.CONFIRMED,
+        help_text="Confirmed subscribers are the only ones a campaign may mail.",
+    )
+    tags = models.ManyToManyField(Tag, blank=True, related_name="segments")
+    tag_match = models.CharField(max_length=3, choices=TagMatch.choices, default=TagMatch.ANY)
+    guide_slug = models.CharField("signup guide", max_length=100, blank=True)
+    chapter_number = models.PositiveSmallIntegerField("signup chapter", null=True, blank=True)
+    signed_up_from = models.DateField(null=True, blank=True)
+    signed_up_to = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(signed_up_from__isnull=True)
+                | models.Q(signed_up_to__isnull=True)
+                | models.Q(signed_up_from__lte=models.F("signed_up_to")),
+                name="segment_dates_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
