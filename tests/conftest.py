@@ -6,7 +6,12 @@ import pytest
 
 from guides.content import reset_library
 
-pytest_plugins = ["tests.fixtures.services", "tests.fixtures.mailings", "tests.fixtures.smtp"]
+pytest_plugins = [
+    "tests.fixtures.services",
+    "tests.fixtures.mailings",
+    "tests.fixtures.smtp",
+    "tests.fixtures.faults",
+]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
