@@ -86,7 +86,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [_site.hostname, "127.0.0.1", "localho
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"{_site.scheme}://{_site.netloc}"])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.StaffAdminConfig",  # django.contrib.admin, with accounts' site as admin.site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -95,11 +95,15 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.sitemaps",
     "anymail",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
+    "accounts",
     "guides",
     "ebooks",
     "mailings",
     "contacts",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +115,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() for the admin's 2FA
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -240,11 +245,26 @@ MAIL_CLAIM_TIMEOUT = env_int("MAIL_CLAIM_TIMEOUT", 180)
 #: A QUEUED row not picked up after this many seconds is published again by the sweeper.
 MAIL_REQUEUE_AFTER = env_int("MAIL_REQUEUE_AFTER", 120)
 MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
+
+
 #: Every ANYMAIL_<NAME> environment variable becomes ANYMAIL["<NAME>"] (ESP credentials such as
 #: ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_MAILGUN_API_KEY, API URLs, webhook keys).
 #: ANYMAIL_WEBHOOK_SECRET is a comma-separated list ("user:pass,new-user:new-pass") for rotation.
+def _anymail_value(raw: str) -> object:
+    """Numbers and booleans from the environment become numbers and booleans (timeouts…)."""
+    text = raw.strip()
+    if text.lower() in {"true", "false"}:
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return raw
+
+
 ANYMAIL: dict[str, object] = {
-    key.removeprefix("ANYMAIL_"): value
+    key.removeprefix("ANYMAIL_"): _anymail_value(value)
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_") and key != "ANYMAIL_WEBHOOK_SECRET"
 }
@@ -395,3 +415,23 @@ CONTACTS_CONFIRMATION_COOLDOWN = env_int("CONTACTS_CONFIRMATION_COOLDOWN", 600)
 CONTACTS_UNCONFIRMED_RETENTION_DAYS = env_int("CONTACTS_UNCONFIRMED_RETENTION_DAYS", 30)
 #: Seconds the "Join N+" label is cached (a page view never counts subscribers itself).
 CONTACTS_COUNT_CACHE_SECONDS = env_int("CONTACTS_COUNT_CACHE_SECONDS", 60)
+
+# ------------------------------------------------------------------------------
+# Staff accounts: admin sign-in throttling, two-factor authentication, roles
+# site/accounts/, docs/SECURITY.md   https://django-otp-official.readthedocs.io/
+# ------------------------------------------------------------------------------
+#: Staff need a TOTP code (django-otp) to use the admin: on by default on an https SITE_URL,
+#: off in the embedded default so `make run` stays a two-command start.
+#: Enrol a staff member with `manage.py otp_enrol <username>`.
+STAFF_REQUIRE_2FA = env_bool("STAFF_REQUIRE_2FA", default=SITE_IS_HTTPS)
+#: Failed admin sign-ins allowed per username, and per client IP, within LOGIN_FAILURE_WINDOW
+#: seconds; the next failure pauses sign-in for that username or IP for LOGIN_COOLOFF_SECONDS
+#: (never longer: there is no permanent lockout). Counted in the cache; fails open without it.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_LIMIT_PER_IP = env_int("LOGIN_FAILURE_LIMIT_PER_IP", 20)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900)
+LOGIN_COOLOFF_SECONDS = env_int("LOGIN_COOLOFF_SECONDS", 900)
+#: The issuer shown in authenticator apps.
+OTP_TOTP_ISSUER = SITE_NAME
+#: The device admin never shows an existing device's secret key or QR code again.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

@@ -8,7 +8,7 @@ Nothing here logs an address in clear or a token.
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -20,6 +20,7 @@ from django.utils import timezone
 from contacts import consent as consent_texts
 from contacts.models import ConsentEvent, Contact, Subscription
 from core.attribution import Source
+from core.emailaddr import inbox_lock, inbox_variants_q
 from core.exceptions import AppError
 from core.signing import make_token
 from mailings.models import OutboundMail, Suppression, email_hash
@@ -135,6 +136,17 @@ def _cooldown_over(subscription: Subscription) -> bool:
     return sent is None or timezone.now() - sent >= cooldown
 
 
+def _inbox_recently_confirmed(*, subscription: Subscription, now: datetime) -> bool:
+    """Did another +tag variant of this inbox get a confirmation mail within the cooldown?"""
+    since = now - timedelta(seconds=settings.CONTACTS_CONFIRMATION_COOLDOWN)
+    variants = inbox_variants_q("contact__email", subscription.contact.email)
+    return (
+        Subscription.objects.filter(variants, last_confirmation_sent_at__gte=since)
+        .exclude(pk=subscription.pk)
+        .exists()
+    )
+
+
 def _confirmation_mail_create(*, subscription: Subscription) -> OutboundMail:
     """Queue the confirmation mail (the caller holds the row lock and starts the cooldown)."""
     return outbound_mail_create(
@@ -173,6 +185,7 @@ def contact_subscribe(
     consent_texts.consent_text(consent_version)  # KeyError: the caller skipped validation
     if suppression_check(email=email):
         return SignupOutcome.BLOCKED  # nothing stored for an address we must never mail
+    inbox_lock(email)  # the cooldown below holds across +tag variants, even concurrently
     contact = _contact_get_or_create(email=email)
     subscription = _subscription_lock(contact=contact, source=source)
     subscription.contact = contact  # the row we hold: no second SELECT for the address
@@ -191,7 +204,9 @@ def contact_subscribe(
         for name, value in source.model_fields().items():
             setattr(subscription, name, value)
         fields += ["status", *source.model_fields()]
-    send = _cooldown_over(subscription)
+    send = _cooldown_over(subscription) and not _inbox_recently_confirmed(
+        subscription=subscription, now=now
+    )
     if send:
         subscription.last_confirmation_sent_at = now
         fields.append("last_confirmation_sent_at")

@@ -6,10 +6,13 @@ is refused with a message written for the visitor. It never raises anything but
 ValidationError, whatever the input (see tests/unit/core/test_emailaddr.py).
 """
 
+import hashlib
 import re
 import unicodedata
 
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.db.models import Q
 
 import disposable_email_domains
 import idna
@@ -138,3 +141,33 @@ def normalize_email(raw: str) -> str:
     if is_disposable_domain(ascii_domain):
         raise _refuse(MSG_DISPOSABLE, "disposable")
     return address
+
+
+def inbox_of(email: str) -> tuple[str, str]:
+    """(local part without any +tag, domain), lower-cased: the inbox an address delivers to.
+
+    'Ada+news@Example.org' and 'ada@example.org' share the inbox ('ada', 'example.org').
+    """
+    local, _, domain = email.rpartition("@")
+    return local.split("+", 1)[0].lower(), domain.lower()
+
+
+def inbox_variants_q(field: str, email: str) -> Q:
+    """A filter matching `field` for every +tag variant of `email`'s inbox (any letter case)."""
+    local, domain = inbox_of(email)
+    return Q(**{f"{field}__iexact": f"{local}@{domain}"}) | Q(
+        **{f"{field}__istartswith": f"{local}+", f"{field}__iendswith": f"@{domain}"}
+    )
+
+
+def inbox_lock(email: str) -> None:
+    """Serialise, until the end of the current transaction, work on one inbox (all +tag
+    variants), so per-inbox limits hold under concurrent requests from many addresses.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite serialises writers already.
+    """
+    if connection.vendor != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256("@".join(inbox_of(email)).encode()).digest()[:8], "big")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key - (1 << 63)])

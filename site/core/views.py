@@ -24,6 +24,20 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return HttpResponseNotFound(body)
 
 
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Oversized bodies, too many fields, bad hosts: a page, not Django's bare text."""
+    body = loader.render_to_string(
+        "error.html",
+        {
+            "title": "We couldn’t read that request",
+            "message": "It was too large or malformed. Please go back and try again.",
+            "status": 400,
+        },
+        request=request,
+    )
+    return HttpResponse(body, status=400)
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     # No request context: context processors or the database may be what failed.
     return HttpResponseServerError(loader.render_to_string("500.html"))

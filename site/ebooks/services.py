@@ -39,6 +39,7 @@ from django.utils import timezone
 from config import jobs
 from contacts.models import Contact
 from contacts.services import Actor, SignupOutcome, Source, contact_subscribe
+from core.emailaddr import inbox_lock, inbox_variants_q
 from core.exceptions import AppError
 from core.signing import make_token
 from ebooks.models import EbookDownload, EbookRequest
@@ -422,11 +423,12 @@ def _ebook_request_store(
 ) -> tuple[EbookRequestOutcome, int | None]:
     if suppression_check(email=email):
         return EbookRequestOutcome.SUPPRESSED, None  # nothing stored for an address we never mail
+    inbox_lock(email)  # the limit below holds across +tag variants, even concurrently
     contact = _contact_lock(email=email)
     now = timezone.now()
     since = now - timedelta(hours=settings.EBOOK_DELIVERY_LIMIT_HOURS)
     recent = EbookRequest.objects.filter(
-        contact=contact, guide_slug=guide.slug, created_at__gt=since
+        inbox_variants_q("contact__email", email), guide_slug=guide.slug, created_at__gt=since
     )
     if recent.exists():
         return EbookRequestOutcome.THROTTLED, None
