@@ -20,6 +20,9 @@ def two_factor_required() -> bool:
 
 class StaffAdminSite(admin.AdminSite):
     login_template = "accounts/login.html"
+    site_header = "Chapterhouse"
+    site_title = "Chapterhouse admin"
+    index_title = "Guides, subscribers and growth"
 
     @property
     def login_form(self) -> type:  # type: ignore[override]
