@@ -158,7 +158,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
 
 
 @token_view("GET", "HEAD", "POST")
-@public_post(scope="confirm")
+@public_post(scope="confirm", token_page=True)
 @never_cache
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET: a page with a button. POST: confirm (idempotent, bound to the link's generation)."""
@@ -207,7 +207,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @token_view("POST")
-@public_post(scope="confirm")
+@public_post(scope="confirm", token_page=True)
 @never_cache
 def confirm_resend(request: HttpRequest, token: str) -> HttpResponse:
     """From the 'link expired' page: mail a fresh link if the signup is still pending."""

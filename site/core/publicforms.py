@@ -87,16 +87,20 @@ def _origin_of(url: str) -> tuple[str, str, int] | None:
     return parts.scheme, parts.hostname.lower(), port or default
 
 
-def is_same_site(request: HttpRequest) -> bool:
+def is_same_site(request: HttpRequest, *, allow_null_origin: bool = False) -> bool:
     """True when the request's Origin, or failing that its Referer, is SITE_URL's origin.
 
     Browsers send Origin on every cross-site and same-site POST; "null" (sandboxed frames,
-    privacy redirects) and a missing header with no Referer both count as foreign.
+    privacy redirects) and a missing header with no Referer both count as foreign, except
+    that `allow_null_origin` accepts "null": a page served with `Referrer-Policy:
+    no-referrer` (our token pages) makes browsers send `Origin: null` on its own form POSTs.
     """
     ours = _origin_of(settings.SITE_URL)
     origin = request.headers.get("Origin")
     if origin is not None:
-        return origin != "null" and _origin_of(origin) == ours
+        if origin == "null":
+            return allow_null_origin
+        return _origin_of(origin) == ours
     referer = request.headers.get("Referer")
     return referer is not None and _origin_of(referer) == ours
 
@@ -162,21 +166,28 @@ def too_many_requests(request: HttpRequest, retry_after: int) -> HttpResponse:
 
 
 def public_post(
-    *, scope: str, limit: int | None = None, window: int | None = None, same_site: bool = True
+    *,
+    scope: str,
+    limit: int | None = None,
+    window: int | None = None,
+    same_site: bool = True,
+    token_page: bool = False,
 ) -> Callable[[View], View]:
     """Protect a view that receives anonymous POSTs without a CSRF cookie.
 
     POST: 403 page unless same-site (skip with same_site=False only for endpoints that other
     sites must reach, such as RFC 8058 one-click unsubscribe), then 429 page when the
     client's IP is over PUBLIC_FORM_RATE_LIMIT per PUBLIC_FORM_RATE_WINDOW seconds (or the
-    given limit/window). Other methods pass through untouched.
+    given limit/window). Other methods pass through untouched. `token_page=True` is for forms
+    on no-referrer token pages (confirm): their POSTs carry `Origin: null`, which is accepted
+    there (the signed token in the URL is what authorises the action); a foreign origin is not.
     """
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method == "POST":
-                if same_site and not is_same_site(request):
+                if same_site and not is_same_site(request, allow_null_origin=token_page):
                     logger.info("public form %s: refused a cross-site POST", scope)
                     return forbidden_cross_site(request)
                 retry_after = rate_limit_hit(

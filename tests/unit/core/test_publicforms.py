@@ -207,3 +207,13 @@ def test_module_documents_its_decision_record():
     assert "0001-public-forms-without-csrf-cookie" in (publicforms.__doc__ or "")
     root = Path(__file__).resolve().parents[3]
     assert (root / "docs/decisions/0001-public-forms-without-csrf-cookie.md").exists()
+
+
+def test_token_page_forms_accept_origin_null_but_not_a_foreign_origin(rf, settings):
+    from core.publicforms import is_same_site
+
+    null = rf.post("/s/confirm/x/", HTTP_ORIGIN="null")
+    assert is_same_site(null, allow_null_origin=True)
+    assert not is_same_site(null)  # public forms (signup, PDF) still refuse it
+    foreign = rf.post("/s/confirm/x/", HTTP_ORIGIN="https://evil.example")
+    assert not is_same_site(foreign, allow_null_origin=True)
