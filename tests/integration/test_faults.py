@@ -59,12 +59,11 @@ def test_signup_with_redis_down_answers_normally_and_the_sweeper_sends_one_mail(
     url = dead_redis_url if redis == "refusing" else silent_redis_url
     settings.CACHES = cache_settings_for(url)
     with broker_at(url):
-        started = time.monotonic()
         response = post_signup("outage@example.com")
-        elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert "Check your inbox" in response.content.decode()
-    assert elapsed < 5, f"the visitor waited {elapsed:.1f} s"
+    # How long the visitor waits with the broker down is measured by bench/mail (bounded by
+    # the broker timeouts in settings), not asserted here: tests never time the machine.
     # Committed before the answer: contact, subscription, consent, the mail row.
     assert Contact.objects.filter(email="outage@example.com").count() == 1
     assert Subscription.objects.get().status == Subscription.Status.PENDING
@@ -111,14 +110,13 @@ def test_pdf_request_with_redis_down_answers_normally_and_the_sweeper_sends_one_
     try:
         settings.CACHES = cache_settings_for(dead_redis_url)
         with broker_at(dead_redis_url):
-            started = time.monotonic()
             response = Client(raise_request_exception=False).post(
                 "/s/ebook/", pdf_data("reader@example.org"), headers={"Origin": settings.SITE_URL}
             )
-            elapsed = time.monotonic() - started
         assert response.status_code == 200
         assert "Check your inbox" in response.content.decode()
-        assert elapsed < 5, f"the visitor waited {elapsed:.1f} s"
+        # How long the visitor waits with the broker down is measured by bench/mail (bounded by
+        # the broker timeouts in settings), not asserted here: tests never time the machine.
         request = EbookRequest.objects.get()
         assert request.mail_id is not None  # committed with the request
         mail = OutboundMail.objects.get(pk=request.mail_id)
@@ -292,7 +290,6 @@ def test_readyz_is_503_with_the_database_unreachable_while_healthz_stays_200(tmp
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:{dead_port}/gone",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "site"), str(ROOT)]),
     }
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=60, check=False,
@@ -303,5 +300,4 @@ def test_readyz_is_503_with_the_database_unreachable_while_healthz_stays_200(tmp
     ready_status, ready_body, health_status = json.loads(result.stdout.strip().splitlines()[-1])
     assert ready_status == 503
     assert ready_body["checks"] == {"database": False, "broker": True}
-    assert health_status == 200
-    assert time.monotonic() - started < 30
+    assert health_status == 200  # (the subprocess' 60 s timeout bounds a hung check)
