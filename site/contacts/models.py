@@ -97,6 +97,9 @@ class Subscription(models.Model):
             models.Index(fields=["guide_slug", "chapter_number"], name="subscription_source"),
             # The admin's form filter (a loose index scan) and the funnel's per-form counts.
             models.Index(fields=["form_name"], name="subscription_form"),
+            # The per-inbox cooldown looks at recent confirmation mails across +tag variants:
+            # this index keeps that to the last few minutes' rows however large the list grows.
+            models.Index(fields=["last_confirmation_sent_at"], name="subscription_last_confirm"),
         ]
 
     def __str__(self) -> str:
