@@ -22,26 +22,12 @@ from django.utils.html import format_html, format_html_join
 from contacts import admin_tools, segments, selectors, services
 from contacts.models import ConsentEvent, Contact, Segment, Subscription, Tag
 from contacts.services import Actor
+from core.admin import ReadOnlyInline
 from guides.content import get_library
 
 
 def _actor(request: HttpRequest, action: str) -> Actor:
     return Actor(detail=f"admin {request.user.get_username()}: {action}"[:200])
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class SubscriptionInline(ReadOnlyInline):

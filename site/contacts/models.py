@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.models import AttributionFields
+
 
 class Tag(models.Model):
     """A marketer's label on contacts ("webinar-2026", "customer"). Names are unique
@@ -49,7 +51,7 @@ class Contact(models.Model):
         return self.email
 
 
-class Subscription(models.Model):
+class Subscription(AttributionFields):
     """The contact's newsletter subscription (one per contact), with its attribution.
 
     pending -> confirmed -> unsubscribed; bounced/complained/suppressed are blocks that only
@@ -81,15 +83,7 @@ class Subscription(models.Model):
 
     # Attribution: where the (latest) signup came from.
     guide_slug = models.CharField(max_length=100, blank=True)
-    chapter_number = models.PositiveSmallIntegerField(null=True, blank=True)
-    form_name = models.CharField(max_length=40, blank=True)
-    page_path = models.CharField(max_length=500, blank=True)
-    referrer = models.CharField(max_length=500, blank=True)
-    utm_source = models.CharField(max_length=100, blank=True)
-    utm_medium = models.CharField(max_length=100, blank=True)
-    utm_campaign = models.CharField(max_length=100, blank=True)
-    utm_term = models.CharField(max_length=100, blank=True)
-    utm_content = models.CharField(max_length=100, blank=True)
+    # ... and the rest of the attribution columns come from core.models.AttributionFields.
 
     class Meta:
         indexes = [

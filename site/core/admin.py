@@ -8,6 +8,23 @@ from django.http import HttpRequest
 from core.models import AuditEntry
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """An inline that shows rows and never adds, changes or deletes them (ledgers, logs)."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
     list_display = ("created_at", "action", "actor_name", "object_repr")

@@ -61,3 +61,25 @@ class AuditEntry(models.Model):
         if not self._state.adding:
             raise TypeError("the audit log is append-only")
         super().save(*args, **kwargs)
+
+
+class AttributionFields(models.Model):
+    """Where a signup or a PDF request came from (core.attribution.Source.model_fields()).
+
+    Abstract: contacts.Subscription and ebooks.EbookRequest each carry these columns beside
+    their own guide field.
+    """
+
+    chapter_number = models.PositiveSmallIntegerField("chapter", null=True, blank=True)
+    form_name = models.CharField("form", max_length=40, blank=True)
+    page_path = models.CharField(max_length=500, blank=True)
+    #: The external page the visitor came from, without its query string.
+    referrer = models.CharField(max_length=500, blank=True)
+    utm_source = models.CharField(max_length=100, blank=True)
+    utm_medium = models.CharField(max_length=100, blank=True)
+    utm_campaign = models.CharField(max_length=100, blank=True)
+    utm_term = models.CharField(max_length=100, blank=True)
+    utm_content = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        abstract = True

@@ -16,6 +16,7 @@ from django.urls import URLPattern, path
 
 import contacts.admin  # noqa: F401 - registers ContactAdmin, which gets our inline below
 from contacts.models import Contact
+from core.admin import ReadOnlyInline
 from ebooks import selectors, services
 from ebooks.models import EbookDownload, EbookFileProxy, EbookRequest
 
@@ -35,21 +36,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # requests go with their contact (erasure, retention)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class EbookDownloadInline(ReadOnlyInline):
@@ -203,6 +189,7 @@ class EbookFileAdmin(ReadOnlyAdmin):
 
 
 class EbookRequestInline(ReadOnlyInline):
+    show_change_link = True
     model = EbookRequest
     verbose_name_plural = "“Get the PDF” requests"
     fields = readonly_fields = (

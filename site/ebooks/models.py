@@ -10,24 +10,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contacts.models import Contact
+from core.models import AttributionFields
 from mailings.models import OutboundMail
 
 
-class EbookRequest(models.Model):
+class EbookRequest(AttributionFields):
     """One accepted "Get the PDF" form: who, which guide, from where; and its delivery."""
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="ebook_requests")
     guide_slug = models.CharField("guide", max_length=100)
-    chapter_number = models.PositiveSmallIntegerField("chapter", null=True, blank=True)
-    form_name = models.CharField("form", max_length=40, blank=True)
-    page_path = models.CharField(max_length=500, blank=True)
-    #: The external page the visitor came from, without its query string.
-    referrer = models.CharField(max_length=500, blank=True)
-    utm_source = models.CharField(max_length=100, blank=True)
-    utm_medium = models.CharField(max_length=100, blank=True)
-    utm_campaign = models.CharField(max_length=100, blank=True)
-    utm_term = models.CharField(max_length=100, blank=True)
-    utm_content = models.CharField(max_length=100, blank=True)
+    # chapter, form, page, referrer and UTM columns: core.models.AttributionFields.
     #: The visitor also ticked the newsletter box (that consent lives in contacts' ledger).
     newsletter_opt_in = models.BooleanField("newsletter", default=False)
     ip = models.GenericIPAddressField(null=True, blank=True)
