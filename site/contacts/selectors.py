@@ -13,7 +13,6 @@ from contacts import consent
 from contacts.forms import SignupForm
 from contacts.models import Contact, Subscription
 from contacts.services import COUNT_LABEL_CACHE_KEY, SubscriptionNotFoundError
-from core.publicforms import form_stamp_make
 from guides.content import Chapter, Guide, get_library
 from mailings.models import OutboundMail, Suppression
 
@@ -110,16 +109,14 @@ def signup_box_context(
     chapter_number = chapter.number if isinstance(chapter, Chapter) else chapter
     if form is None:
         version = consent.CURRENT_VERSION
-        stamp = form_stamp_make(SignupForm.public_form_name)
         form = SignupForm(
             auto_id=f"signup-{form_name}-%s",
-            initial={
-                "consent_version": version,
-                "guide": guide.slug if guide else "",
-                "chapter": chapter_number or "",
-                "source_form": form_name,
-                "stamp": stamp,
-            },
+            initial=SignupForm.initial_for(
+                guide_slug=guide.slug if guide else "",
+                chapter_number=chapter_number,
+                form_name=form_name,
+                consent_version=version,
+            ),
         )
     else:
         version = form.data.get("consent_version", "")

@@ -13,7 +13,7 @@ from django import forms
 from django.conf import settings
 
 from core.emailaddr import MSG_EMPTY, normalize_email
-from core.publicforms import PublicForm
+from core.publicforms import PublicForm, form_stamp_make
 
 FORM_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -96,6 +96,19 @@ class AttributedPublicForm(PublicForm):
     # without script the POST's Referer gives the page.
     page = forms.CharField(required=False, widget=forms.HiddenInput)
     referrer = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    @classmethod
+    def initial_for(
+        cls, *, guide_slug: str, chapter_number: int | None, form_name: str, consent_version: str
+    ) -> dict[str, object]:
+        """Initial values of a box rendered into a (cacheable) page: nothing per visitor."""
+        return {
+            "consent_version": consent_version,
+            "guide": guide_slug,
+            "chapter": chapter_number or "",
+            "source_form": form_name,
+            "stamp": form_stamp_make(cls.public_form_name),
+        }
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])

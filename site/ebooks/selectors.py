@@ -7,7 +7,6 @@ from django.conf import settings
 from django.db.models import Count, QuerySet
 
 from contacts import consent
-from core.publicforms import form_stamp_make
 from ebooks.forms import EbookRequestForm
 from ebooks.models import EbookDownload, EbookRequest
 from ebooks.services import EbookFile, ebook_file_get
@@ -35,13 +34,12 @@ def pdf_box_context(
         version = consent.CURRENT_VERSION
         form = EbookRequestForm(
             auto_id=f"ebook-{form_name}-%s",
-            initial={
-                "consent_version": version,
-                "guide": guide.slug if guide else "",
-                "chapter": chapter_number or "",
-                "source_form": form_name,
-                "stamp": form_stamp_make(EbookRequestForm.public_form_name),
-            },
+            initial=EbookRequestForm.initial_for(
+                guide_slug=guide.slug if guide else "",
+                chapter_number=chapter_number,
+                form_name=form_name,
+                consent_version=version,
+            ),
         )
     else:
         version = form.data.get("consent_version", "")
