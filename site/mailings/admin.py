@@ -4,6 +4,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from core.audit import audit_record
+from core.models import AuditEntry
 from mailings import services
 from mailings.models import DeliveryEvent, OutboundMail, Suppression
 
@@ -64,5 +66,12 @@ class SuppressionAdmin(ReadOnlyAdmin):
     @admin.action(description="Lift the suppression (the address may be mailed again)",
                   permissions=["delete"])  # fmt: skip
     def lift(self, request: HttpRequest, queryset: QuerySet[Suppression]) -> None:
-        count = services.suppressions_lift(ids=list(queryset.values_list("pk", flat=True)))
+        ids = list(queryset.values_list("pk", flat=True))
+        count = services.suppressions_lift(ids=ids)
+        audit_record(
+            actor=request.user,
+            action=AuditEntry.Action.DELETE,
+            object_repr=f"{count} suppression(s)",
+            detail={"model": "mailings.suppression", "ids": ids},
+        )
         self.message_user(request, f"{count} suppression(s) lifted.", messages.WARNING)

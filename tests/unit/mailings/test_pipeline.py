@@ -171,3 +171,17 @@ def test_attachment_comes_from_storage(tmp_path, settings):
     assert message.attachments[0].filename == "The Book.pdf"
     assert message.attachments[0].content == b"%PDF-1.7 test"
     default_storage.delete(name)
+
+
+def test_lifting_suppressions_in_the_admin_is_audited(admin_client):
+    from core.models import AuditEntry
+
+    row = services.suppression_add(email="lift@example.com", reason=Suppression.Reason.MANUAL)
+    response = admin_client.post(
+        "/admin/mailings/suppression/",
+        {"action": "lift", "_selected_action": [row.pk]},
+    )
+    assert response.status_code == 302
+    assert not Suppression.objects.filter(pk=row.pk).exists()
+    entry = AuditEntry.objects.get(action=AuditEntry.Action.DELETE)
+    assert entry.detail["ids"] == [row.pk]
