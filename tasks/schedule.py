@@ -4,6 +4,13 @@ from celery.schedules import crontab
 
 #: Every entry: cadence, and why. `expires` drops a run that a stalled beat queued long ago.
 BEAT_SCHEDULE = {
+    # Every minute: publish again accepted forms (signups, "Get the PDF") whose enqueue was
+    # lost or whose worker died; processing locks and deletes the row, so a duplicate is a no-op.
+    "core-submissions-requeue-stuck": {
+        "task": "core.submissions_requeue_stuck",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
     # Every minute: publish again mail rows whose enqueue was lost (broker down) or whose
     # worker died mid-send; sending claims rows, so a duplicate publish is harmless.
     "mailings-requeue-stuck": {

@@ -28,6 +28,14 @@ def enqueue_ping(value: str) -> bool:
     return _publish("tasks.core.ping", value)
 
 
+def enqueue_submission_process(submission_id: int) -> bool:
+    return _publish("tasks.core.submission_process", submission_id)
+
+
+def enqueue_submissions_drain() -> bool:
+    return _publish("tasks.core.submissions_drain")
+
+
 def enqueue_mail_send(mail_id: int) -> bool:
     return _publish("tasks.mailings.mail_send", mail_id)
 

@@ -245,6 +245,12 @@ MAIL_CLAIM_TIMEOUT = env_int("MAIL_CLAIM_TIMEOUT", 180)
 #: A QUEUED row not picked up after this many seconds is published again by the sweeper.
 MAIL_REQUEUE_AFTER = env_int("MAIL_REQUEUE_AFTER", 120)
 MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
+#: Accepted public forms (core.intake): a row still waiting this many seconds after its last
+#: publish is published again by the sweeper, until it has failed this many times.
+SUBMISSION_REQUEUE_AFTER = env_int("SUBMISSION_REQUEUE_AFTER", 60)
+SUBMISSION_MAX_ATTEMPTS = env_int("SUBMISSION_MAX_ATTEMPTS", 8)
+#: Seconds a "drain queued" flag lives if its task never starts (then the next form publishes).
+SUBMISSION_WAKE_TTL = env_int("SUBMISSION_WAKE_TTL", 10)
 
 
 #: Every ANYMAIL_<NAME> environment variable becomes ANYMAIL["<NAME>"] (ESP credentials such as

@@ -6,4 +6,7 @@ class ContactsConfig(AppConfig):
     verbose_name = "Contacts and newsletter"
 
     def ready(self) -> None:
-        from contacts import checks  # noqa: F401 - registers the system checks
+        from contacts import checks, services  # noqa: F401 - checks registers system checks
+        from core import intake
+
+        intake.handler_register(services.SIGNUP_KIND, services.signup_process)

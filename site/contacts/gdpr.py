@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from contacts.models import ConsentEvent, Contact, Subscription
 from core.audit import audit_record
-from core.models import AuditEntry
+from core.models import AuditEntry, FormSubmission
 from mailings.models import DeliveryEvent, OutboundMail, Suppression, email_hash
 from mailings.services import suppression_add
 
@@ -147,6 +147,8 @@ def contact_erase(*, contact_id: int, actor: Any) -> dict[str, Any]:
         status=OutboundMail.Status.SUPPRESSED
     )
     blanked = mails.update(to_email="", context={}, unsubscribe_url="", last_error="")
+    # Forms from this address not yet acted on by a worker (they hold its IP too).
+    waiting, _ = FormSubmission.objects.filter(email__iexact=address).delete()
     # The admin's own history shows str(contact), i.e. the address.
     LogEntry.objects.filter(
         content_type=ContentType.objects.get_for_model(Contact), object_id=str(contact_id)
@@ -157,6 +159,7 @@ def contact_erase(*, contact_id: int, actor: Any) -> dict[str, Any]:
         "suppression_reason": suppression.reason,
         "mails_blanked": blanked,
         "mails_cancelled": cancelled,
+        "form_submissions_deleted": waiting,
         "deleted": {label: n for label, n in deleted.items() if n},
     }
     audit_record(

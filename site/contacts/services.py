@@ -7,7 +7,7 @@ Nothing here logs an address in clear or a token.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -22,6 +22,8 @@ from contacts.models import ConsentEvent, Contact, Subscription
 from core.attribution import Source
 from core.emailaddr import inbox_lock, inbox_variants_q
 from core.exceptions import AppError
+from core.intake import submission_accept
+from core.models import FormSubmission
 from core.signing import make_token
 from mailings.models import OutboundMail, Suppression, email_hash
 from mailings.services import outbound_mail_create, suppression_add, suppression_check
@@ -114,12 +116,17 @@ def _subscription_lock(*, contact: Contact, source: Source) -> Subscription:
 
 
 def _consent_record(
-    *, contact: Contact, event: str, actor: Actor, consent_version: str = ""
+    *,
+    contact: Contact,
+    event: str,
+    actor: Actor,
+    consent_version: str = "",
+    occurred_at: datetime | None = None,
 ) -> ConsentEvent:
     return ConsentEvent.objects.create(
         contact=contact,
         event=event,
-        occurred_at=timezone.now(),
+        occurred_at=occurred_at or timezone.now(),
         ip=actor.ip,
         user_agent=actor.user_agent[:300],
         form_name=actor.form_name[:40],
@@ -170,17 +177,58 @@ def _count_label_forget() -> None:
 # -- Signup ------------------------------------------------------------------------------------
 
 
-@transaction.atomic(durable=True)
+SIGNUP_KIND = "newsletter_signup"
+
+
+def signup_accept(*, email: str, consent_version: str, source: Source, actor: Actor) -> None:
+    """Accept a signup from the public form: one stored row, acted on by a worker.
+
+    The caller has validated the address (normalize_email), the ticked consent box and the
+    consent version, and answers the visitor the same way whatever happens next. The worker
+    runs contact_subscribe with the time of this request (core.intake, decision 0007).
+    """
+    consent_texts.consent_text(consent_version)  # KeyError: the caller skipped validation
+    submission_accept(
+        kind=SIGNUP_KIND,
+        email=email,
+        payload={
+            "consent_version": consent_version,
+            "source": asdict(source),
+            "actor": asdict(actor),
+        },
+    )
+
+
+def signup_process(submission: FormSubmission) -> SignupOutcome:
+    """core.intake handler: the stored signup, in the intake's transaction."""
+    data = submission.payload
+    return contact_subscribe(
+        email=submission.email,
+        consent_version=data["consent_version"],
+        source=Source(**data["source"]),
+        actor=Actor(**data["actor"]),
+        at=submission.received_at,
+    )
+
+
+@transaction.atomic
 def contact_subscribe(
-    *, email: str, consent_version: str, source: Source, actor: Actor
+    *,
+    email: str,
+    consent_version: str,
+    source: Source,
+    actor: Actor,
+    at: datetime | None = None,
 ) -> SignupOutcome:
     """Handle a newsletter signup for a normalized address (double opt-in).
 
     The caller has validated the address (normalize_email), the ticked consent box and the
     consent version (contacts.consent), and answers the visitor the same way whatever this
-    returns. New, pending or unsubscribed addresses get a signup consent event and, outside
-    the per-address cooldown, one confirmation mail; confirmed and blocked ones get nothing.
-    Safe under concurrent identical calls: one contact row, at most one mail per cooldown.
+    returns. New, pending or unsubscribed addresses get a signup consent event (dated `at`,
+    when the visitor sent the form; default now) and, outside the per-address cooldown, one
+    confirmation mail; confirmed and blocked ones get nothing. Safe under concurrent
+    identical calls: one contact row, at most one mail per cooldown. Runs in the caller's
+    transaction when there is one (core.intake, "Get the PDF"), else in its own.
     """
     consent_texts.consent_text(consent_version)  # KeyError: the caller skipped validation
     if suppression_check(email=email):
@@ -197,7 +245,7 @@ def contact_subscribe(
     # Pending or unsubscribed, under the row lock: one UPDATE, one ledger row, maybe one mail.
     now = timezone.now()
     fields = ["requested_at"]
-    subscription.requested_at = now
+    subscription.requested_at = at or now
     if subscription.status == Subscription.Status.UNSUBSCRIBED:
         # A fresh consent after an unsubscribe: a new cycle with the latest attribution.
         subscription.status = Subscription.Status.PENDING
@@ -213,7 +261,7 @@ def contact_subscribe(
     subscription.save(update_fields=fields)
     _consent_record(
         contact=contact, event=ConsentEvent.Event.SIGNUP, actor=actor,
-        consent_version=consent_version,
+        consent_version=consent_version, occurred_at=at,
     )  # fmt: skip
     if not send:
         return SignupOutcome.THROTTLED

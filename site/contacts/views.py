@@ -25,7 +25,7 @@ from contacts.services import Actor, ConfirmOutcome, SubscriptionNotFoundError
 from core.attribution import FORM_NAME
 from core.publicforms import client_ip, public_post
 from core.signing import TokenError, TokenExpiredError, read_token
-from core.views import error_page, token_view, unlogged
+from core.views import error_page, render_once, token_view, unlogged
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ def _actor(request: HttpRequest, *, detail: str = "", form_name: str = "") -> Ac
 
 def _check_inbox(request: HttpRequest) -> HttpResponse:
     """The one answer to every accepted signup, whatever happened (no enumeration)."""
-    context = {"expires_days": max(1, settings.CONTACTS_CONFIRM_MAX_AGE // 86400)}
-    return render(request, "contacts/check_inbox.html", context)
+    days = max(1, settings.CONTACTS_CONFIRM_MAX_AGE // 86400)
+    return render_once(request, "contacts/check_inbox.html", {"expires_days": days}, key=(days,))
 
 
 def _bad_link(request: HttpRequest) -> HttpResponse:
@@ -140,7 +140,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _signup_page(request, form, status=400)
     source = form.source(referer_header=request.headers.get("Referer", ""))
-    services.contact_subscribe(
+    services.signup_accept(
         email=form.cleaned_data["email"],
         consent_version=form.cleaned_data["consent_version"],
         source=source,

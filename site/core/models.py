@@ -83,3 +83,33 @@ class AttributionFields(models.Model):
 
     class Meta:
         abstract = True
+
+
+class FormSubmission(models.Model):
+    """An accepted public form (newsletter signup, "Get the PDF") waiting for a worker.
+
+    The request that accepts a form stores this one row (core.intake.submission_accept) and
+    publishes its task after commit; the worker acts on it and deletes it in one transaction.
+    So the visitor's answer costs one INSERT, and nothing accepted lives only in Redis. The
+    row holds the address and the IP only until then: see docs/decisions/0007.
+    """
+
+    #: Which handler acts on it (registered by the owning app, see core.intake).
+    kind = models.CharField(max_length=40)
+    email = models.CharField(max_length=254)
+    #: What the handler needs: consent version, attribution, IP, user agent... (JSON).
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    received_at = models.DateTimeField(default=timezone.now)
+    #: Last time its task was published (the sweeper's clock).
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    #: Failed attempts; the sweeper gives up at SUBMISSION_MAX_ATTEMPTS (visible in the admin).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["received_at"]
+        indexes = [models.Index(fields=["enqueued_at"], name="formsub_enqueued")]
+        verbose_name = "waiting form submission"
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} received {self.received_at:%Y-%m-%d %H:%M} UTC"

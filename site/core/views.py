@@ -1,6 +1,7 @@
-"""Friendly error pages (rendered without a request context so they cannot fail twice), and
-the decorator for pages whose URL holds a signed token."""
+"""Friendly error pages (rendered without a request context so they cannot fail twice), the
+decorator for pages whose URL holds a signed token, and `render_once` for fixed answers."""
 
+import datetime as dt
 import functools
 import logging
 from collections.abc import Callable
@@ -13,10 +14,35 @@ from django.http import (
     HttpResponseNotFound,
     HttpResponseServerError,
 )
+from django.shortcuts import render
 from django.template import loader
 
 logger = logging.getLogger(__name__)
 View = Callable[..., HttpResponse]
+
+#: Bodies rendered by render_once, per process; bounded (the keys are few by construction).
+_RENDERED: dict[tuple[object, ...], bytes] = {}
+_RENDERED_MAX = 256
+
+
+def render_once(
+    request: HttpRequest, template: str, context: dict[str, Any], *, key: tuple[object, ...]
+) -> HttpResponse:
+    """Render a page whose body depends only on `key`, the path and the year, once per process.
+
+    For the fixed answers of the public forms ("check your inbox"), sent on every POST. The
+    caller's `key` must capture everything in `context` (and the content version, when the
+    context holds guide data); pages carry no per-request data (no CSRF token, no CSP nonce).
+    """
+    full_key = (template, request.path, dt.datetime.now(tz=dt.UTC).year, *key)
+    body = _RENDERED.get(full_key)
+    if body is None:
+        response = render(request, template, context)
+        if len(_RENDERED) >= _RENDERED_MAX:
+            _RENDERED.clear()
+        _RENDERED[full_key] = response.content
+        return response
+    return HttpResponse(body)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

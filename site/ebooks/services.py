@@ -10,8 +10,9 @@ Rendering takes seconds, so only Celery tasks and `manage.py build_ebooks` call
 ebook_get_or_render(); views read with ebook_file_get(). WeasyPrint is imported on the first
 render, never by a web process that only reads.
 
-"Get the PDF" (below the cache): ebook_request_create stores a request and queues its
-delivery mail in one transaction when the PDF exists, or publishes `ebooks.ebook_deliver`
+"Get the PDF" (below the cache): ebook_request_accept stores the form (core.intake); in a
+worker, ebook_request_create stores a request and queues its delivery mail in one
+transaction when the PDF exists, or publishes `ebooks.ebook_deliver`
 (render, then mail) after commit; ebook_requests_requeue_stuck is the sweeper. Download links
 are signed tokens holding the request id; ebook_file_for_download picks the file they serve.
 """
@@ -41,6 +42,8 @@ from contacts.models import Contact
 from contacts.services import Actor, SignupOutcome, Source, contact_subscribe
 from core.emailaddr import inbox_lock, inbox_variants_q
 from core.exceptions import AppError
+from core.intake import submission_accept
+from core.models import FormSubmission
 from core.signing import make_token
 from ebooks.models import EbookDownload, EbookRequest
 from guides.content import Guide, get_library
@@ -411,7 +414,6 @@ def _delivery_mail_create(*, request: EbookRequest, to: str, ebook: EbookFile) -
     return mail
 
 
-@transaction.atomic(durable=True)
 def _ebook_request_store(
     *,
     email: str,
@@ -420,6 +422,7 @@ def _ebook_request_store(
     source: Source,
     actor: Actor,
     newsletter_opt_in: bool,
+    at: datetime | None,
 ) -> tuple[EbookRequestOutcome, int | None]:
     if suppression_check(email=email):
         return EbookRequestOutcome.SUPPRESSED, None  # nothing stored for an address we never mail
@@ -437,7 +440,7 @@ def _ebook_request_store(
         guide_slug=guide.slug,
         newsletter_opt_in=newsletter_opt_in,
         ip=actor.ip,
-        created_at=now,
+        created_at=at or now,
         enqueued_at=None if ebook else now,
         enqueue_count=0 if ebook else 1,
         **source.model_fields(guide=False),
@@ -449,6 +452,62 @@ def _ebook_request_store(
     return EbookRequestOutcome.DELIVERY_QUEUED, request.pk
 
 
+EBOOK_REQUEST_KIND = "ebook_request"
+
+
+def ebook_request_accept(
+    *,
+    email: str,
+    guide_slug: str,
+    source: Source,
+    actor: Actor,
+    newsletter_opt_in: bool = False,
+    consent_version: str = "",
+) -> None:
+    """Accept a "Get the PDF" form: one stored row; a worker runs ebook_request_create.
+
+    Same arguments as ebook_request_create, already validated by the caller, who answers the
+    visitor the same way whatever happens next (core.intake, decision 0007). Raises
+    EbookGuideNotFoundError for an unknown guide.
+    """
+    if newsletter_opt_in and not consent_version:
+        raise ValueError("a newsletter opt-in needs the consent version that was shown")
+    _guide(guide_slug)
+    submission_accept(
+        kind=EBOOK_REQUEST_KIND,
+        email=email,
+        payload={
+            "guide_slug": guide_slug,
+            "newsletter_opt_in": newsletter_opt_in,
+            "consent_version": consent_version,
+            "source": asdict(source),
+            "actor": asdict(actor),
+        },
+    )
+
+
+def ebook_request_process(submission: FormSubmission) -> EbookRequestResult | None:
+    """core.intake handler: the stored request, in the intake's transaction.
+
+    A guide removed from the content since the form was sent drops the request (logged).
+    """
+    data = submission.payload
+    try:
+        return ebook_request_create(
+            email=submission.email,
+            guide_slug=data["guide_slug"],
+            source=Source(**data["source"]),
+            actor=Actor(**data["actor"]),
+            newsletter_opt_in=data["newsletter_opt_in"],
+            consent_version=data["consent_version"],
+            at=submission.received_at,
+        )
+    except EbookGuideNotFoundError:
+        logger.warning("ebook request %s: its guide no longer exists, dropped", submission.pk)
+        return None
+
+
+@transaction.atomic
 def ebook_request_create(
     *,
     email: str,
@@ -457,25 +516,25 @@ def ebook_request_create(
     actor: Actor,
     newsletter_opt_in: bool = False,
     consent_version: str = "",
+    at: datetime | None = None,
 ) -> EbookRequestResult:
-    """Accept a "Get the PDF" request for a normalized address and a known guide.
+    """Act on a "Get the PDF" request for a normalized address and a known guide.
 
-    In one transaction: the EbookRequest row and, when the current version's PDF is already
-    in storage, its delivery mail (PDF attached up to EBOOK_ATTACH_MAX_BYTES, always a signed
-    download link); otherwise `ebooks.ebook_deliver` is published after commit and renders
-    first. At most one delivery per guide and address per EBOOK_DELIVERY_LIMIT_HOURS; a
-    suppressed address gets nothing. A PDF request is never a newsletter subscription: only
-    `newsletter_opt_in` (with the `consent_version` of the text shown beside its box) enters
-    contacts' double opt-in, in that service's own transaction, after this one commits.
+    In one transaction (the caller's, when there is one: core.intake's): the EbookRequest
+    row, dated `at` (when the visitor sent the form; default now), and, when the current
+    version's PDF is already in storage, its delivery mail (PDF attached up to
+    EBOOK_ATTACH_MAX_BYTES, always a signed download link); otherwise `ebooks.ebook_deliver`
+    is published after commit and renders first. At most one delivery per guide and address
+    per EBOOK_DELIVERY_LIMIT_HOURS; a suppressed address gets nothing. A PDF request is never
+    a newsletter subscription: only `newsletter_opt_in` (with the `consent_version` of the
+    text shown beside its box) enters contacts' double opt-in.
 
-    The caller has validated the address (normalize_email) and the guide, answers the visitor
-    the same way whatever this returns, and must not hold a transaction open (both steps are
-    durable). Raises EbookGuideNotFoundError for an unknown guide.
+    Raises EbookGuideNotFoundError for an unknown guide.
     """
     if newsletter_opt_in and not consent_version:
         raise ValueError("a newsletter opt-in needs the consent version that was shown")
     guide = _guide(guide_slug)
-    ebook = _stored(guide)  # a storage read, done before the transaction takes its lock
+    ebook = _stored(guide)
     outcome, request_id = _ebook_request_store(
         email=email,
         guide=guide,
@@ -483,6 +542,7 @@ def ebook_request_create(
         source=source,
         actor=actor,
         newsletter_opt_in=newsletter_opt_in,
+        at=at,
     )
     newsletter = None
     if newsletter_opt_in:
@@ -491,6 +551,7 @@ def ebook_request_create(
             consent_version=consent_version,
             source=replace(source, guide_slug=guide.slug),
             actor=actor,
+            at=at,
         )
     logger.info("ebook request for %s: %s (request %s)", guide.slug, outcome, request_id)
     return EbookRequestResult(outcome=outcome, request_id=request_id, newsletter=newsletter)

@@ -21,7 +21,7 @@ from contacts.services import Actor
 from core.attribution import FORM_NAME
 from core.publicforms import client_ip, public_post
 from core.signing import TokenError, TokenExpiredError, read_token
-from core.views import error_page, token_view
+from core.views import error_page, render_once, token_view
 from ebooks import selectors, services
 from ebooks.forms import EbookRequestForm
 from guides.content import get_library
@@ -39,14 +39,16 @@ RETRY_AFTER_RENDER = 60
 
 def _check_inbox(request: HttpRequest, *, guide_slug: str, newsletter: bool) -> HttpResponse:
     """The one answer to every accepted request, whatever happened (no enumeration)."""
-    guide = get_library().guide(guide_slug) if guide_slug else None
+    library = get_library()
+    guide = library.guide(guide_slug) if guide_slug else None
     context = {
         "guide": guide,
         "newsletter": newsletter,
         "link_days": max(1, settings.EBOOK_LINK_MAX_AGE // 86_400),
         "limit_hours": settings.EBOOK_DELIVERY_LIMIT_HOURS,
     }
-    return render(request, "ebooks/check_inbox.html", context)
+    key = (library.version, guide.slug if guide else "", *list(context.values())[1:])
+    return render_once(request, "ebooks/check_inbox.html", context, key=key)
 
 
 def _request_page(
@@ -87,7 +89,7 @@ def request_pdf(request: HttpRequest) -> HttpResponse:
         return _request_page(request, form, guide=posted_guide, status=400)
     data = form.cleaned_data
     source = form.source(referer_header=request.headers.get("Referer", ""))
-    services.ebook_request_create(
+    services.ebook_request_accept(
         email=data["email"],
         guide_slug=data["guide"],
         source=source,

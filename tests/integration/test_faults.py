@@ -17,6 +17,8 @@ from django.test import Client
 import pytest
 
 from contacts.models import ConsentEvent, Contact, Subscription
+from core import intake
+from core.models import FormSubmission
 from mailings import services as mailing_services
 from mailings.models import OutboundMail
 from mailings.services import outbound_mail_create
@@ -53,8 +55,8 @@ def status_of(mail: OutboundMail) -> str:
 def test_signup_with_redis_down_answers_normally_and_the_sweeper_sends_one_mail(
     redis, real_broker, smtp_server, smtp_mail_worker, settings, dead_redis_url, silent_redis_url
 ):
-    """Broker and cache both unreachable during the POST: same answer within a few seconds,
-    rows committed; once Redis is back, the sweeper's publish gives exactly one mail."""
+    """Broker and cache both unreachable during the POST: the same answer, the accepted form
+    committed; once Redis is back, the sweeper's publish makes the rows and exactly one mail."""
     mailbox, _ = smtp_server
     url = dead_redis_url if redis == "refusing" else silent_redis_url
     settings.CACHES = cache_settings_for(url)
@@ -64,24 +66,28 @@ def test_signup_with_redis_down_answers_normally_and_the_sweeper_sends_one_mail(
     assert "Check your inbox" in response.content.decode()
     # How long the visitor waits with the broker down is measured by bench/mail (bounded by
     # the broker timeouts in settings), not asserted here: tests never time the machine.
-    # Committed before the answer: contact, subscription, consent, the mail row.
-    assert Contact.objects.filter(email="outage@example.com").count() == 1
-    assert Subscription.objects.get().status == Subscription.Status.PENDING
-    assert ConsentEvent.objects.filter(event="signup").count() == 1
-    mail = OutboundMail.objects.get(to_email="outage@example.com")
-    assert mail.status == OutboundMail.Status.QUEUED
+    # Committed before the answer: the accepted form; its task was lost with Redis.
+    [waiting] = FormSubmission.objects.all()
+    assert waiting.email == "outage@example.com"
     time.sleep(1)
-    assert mailbox.messages == []  # the publish was lost with Redis
+    assert not Contact.objects.exists()
+    assert mailbox.messages == []
 
-    # Redis is back (the real one); beat's sweeper runs.
-    settings.MAIL_REQUEUE_AFTER = 0
-    assert mailing_services.mails_requeue_stuck() == 1
-    assert mailing_services.mails_requeue_stuck() == 1  # a second sweep: still one mail
+    # Redis is back (the real one); beat's sweeper runs, twice (a duplicate publish).
+    settings.SUBMISSION_REQUEUE_AFTER = 0
+    assert intake.submissions_requeue_stuck() == 1
+    assert intake.submissions_requeue_stuck() == 1
+    assert wait_for(lambda: not FormSubmission.objects.exists())
+    mail = OutboundMail.objects.get(to_email="outage@example.com")
     assert wait_for(lambda: status_of(mail) == OutboundMail.Status.SENT)
+    assert Subscription.objects.get().status == Subscription.Status.PENDING
+    [consent] = ConsentEvent.objects.filter(event="signup")
+    assert consent.occurred_at == waiting.received_at  # when the visitor consented
     time.sleep(1.5)
     [message] = mailbox.messages
     assert message["To"] == "outage@example.com"
     assert "/s/confirm/" in message.get_body(("plain",)).get_content()
+    assert intake.submissions_requeue_stuck() == 0
 
 
 def test_pdf_request_with_redis_down_answers_normally_and_the_sweeper_sends_one_mail(
@@ -117,15 +123,15 @@ def test_pdf_request_with_redis_down_answers_normally_and_the_sweeper_sends_one_
         assert "Check your inbox" in response.content.decode()
         # How long the visitor waits with the broker down is measured by bench/mail (bounded by
         # the broker timeouts in settings), not asserted here: tests never time the machine.
-        request = EbookRequest.objects.get()
-        assert request.mail_id is not None  # committed with the request
-        mail = OutboundMail.objects.get(pk=request.mail_id)
-        assert mail.status == OutboundMail.Status.QUEUED
+        assert FormSubmission.objects.get().email == "reader@example.org"  # committed
         time.sleep(1)
+        assert not EbookRequest.objects.exists()
         assert mailbox.messages == []
 
-        settings.MAIL_REQUEUE_AFTER = 0
-        assert mailing_services.mails_requeue_stuck() == 1
+        settings.SUBMISSION_REQUEUE_AFTER = 0
+        assert intake.submissions_requeue_stuck() == 1
+        assert wait_for(lambda: EbookRequest.objects.filter(mail__isnull=False).exists())
+        mail = EbookRequest.objects.get().mail
         assert wait_for(lambda: status_of(mail) == OutboundMail.Status.SENT)
         time.sleep(1)
         [message] = mailbox.messages
@@ -162,7 +168,7 @@ def test_pages_the_join_count_and_rate_limits_degrade_gracefully_with_the_cache_
         settings.PUBLIC_FORM_RATE_LIMIT = 1
         answers = [post_signup(f"burst{i}@example.com").status_code for i in range(3)]
     assert answers == [200, 200, 200]  # fail open: a cache outage never blocks signups
-    assert Contact.objects.filter(email__startswith="burst").count() == 3
+    assert FormSubmission.objects.filter(email__startswith="burst").count() == 3
     assert "cache unavailable" in caplog.text
 
 

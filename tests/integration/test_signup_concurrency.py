@@ -65,3 +65,26 @@ def test_twenty_concurrent_identical_signup_posts_get_the_same_answer(settings):
     assert results[0][0] == 200
     assert Contact.objects.count() == 1
     assert OutboundMail.objects.filter(to_email="post-race@example.com").count() == 1
+
+
+def test_one_accepted_form_processed_by_twenty_workers_at_once_acts_once():
+    """Duplicate deliveries of one submission's task racing: SKIP LOCKED lets exactly one act."""
+    from config import jobs
+    from core import intake
+    from core.models import FormSubmission
+
+    # Accept only (no processing on commit): the race below is the processing.
+    publish, jobs.enqueue_submissions_drain = jobs.enqueue_submissions_drain, lambda: True
+    try:
+        response = Client().post("/s/subscribe/", signup_data("dup@example.com"), headers=ORIGIN)
+    finally:
+        jobs.enqueue_submissions_drain = publish
+    assert response.status_code == 200
+    submission_id = FormSubmission.objects.get().pk
+
+    results = race(lambda i: intake.submission_process(submission_id=submission_id))
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert sorted(results) == ["done"] + ["missing"] * (THREADS - 1)
+    assert not FormSubmission.objects.exists()
+    assert ConsentEvent.objects.count() == 1
+    assert OutboundMail.objects.filter(to_email="dup@example.com").count() == 1

@@ -24,7 +24,7 @@ from tests.unit.contacts.conftest import (
     stamp,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SUBSCRIBE = reverse("contacts:subscribe")
 Status = Subscription.Status

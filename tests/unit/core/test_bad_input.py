@@ -39,7 +39,7 @@ from tests.unit.ebooks.conftest import (  # noqa: F401 - fixtures, found by pyte
 )
 
 #: Every test has a warm eBook cache (a fake PDF in a private storage): no WeasyPrint here.
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pdf_ready")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("pdf_ready")]
 
 ORIGIN = {"Origin": "http://testserver"}
 

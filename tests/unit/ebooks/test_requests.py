@@ -20,7 +20,7 @@ from mailings.models import OutboundMail
 from mailings.services import suppression_add
 from tests.unit.ebooks.conftest import CHAPTER_PAGE, GUIDE, ORIGIN, pdf_data, stamp
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 REQUEST = reverse("ebooks:request")
 ACTOR = Actor(ip="203.0.113.7", user_agent="pytest", form_name="pdf")
@@ -409,6 +409,7 @@ def test_a_big_pdf_is_only_linked(pdf_ready, settings, run_on_commit):
     assert "attached" not in message.body
 
 
+@pytest.mark.django_db  # on-commit callbacks held back by the test's transaction
 def test_a_cold_cache_delivers_after_the_render_task(fake_render, run_on_commit, monkeypatch):
     published: list[int] = []
     real = jobs.enqueue_ebook_deliver
@@ -457,6 +458,7 @@ def test_the_delivery_task_retries_while_another_process_renders(fake_render, mo
 # -- The sweeper --------------------------------------------------------------------------------
 
 
+@pytest.mark.django_db  # on-commit callbacks held back by the test's transaction
 def test_the_sweeper_republishes_lost_deliveries_a_bounded_number_of_times(
     fake_render, settings, monkeypatch
 ):
