@@ -602,11 +602,7 @@ def _apply_batch(
     ]
     # A concurrent insert of one of these addresses raises IntegrityError: the caller retries.
     fresh = Contact.objects.bulk_create(
-        [
-            Contact(email=row.email, email_hash=row.digest, created_at=now)
-            for row, d in decisions
-            if d.create_contact
-        ]
+        [Contact.for_address(row.email, created_at=now) for row, d in decisions if d.create_contact]
     )
     contacts = {c.email_hash: c for c in fresh}
     contacts.update({digest: state.contact for digest, state in states.items()})

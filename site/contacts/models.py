@@ -11,7 +11,9 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from core.emailaddr import inbox_hash
 from core.models import AttributionFields
+from mailings.models import email_hash
 
 
 class Tag(models.Model):
@@ -33,6 +35,8 @@ class Contact(models.Model):
     email = models.EmailField(max_length=254)
     #: mailings.models.email_hash(email): sha256 of the lower-cased address.
     email_hash = models.CharField(max_length=64, unique=True, editable=False)
+    #: core.emailaddr.inbox_hash(email): shared by all +tag variants (per-inbox limits).
+    inbox_hash = models.CharField(max_length=64, db_index=True, editable=False, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
 
@@ -49,6 +53,18 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.inbox_hash:
+            self.inbox_hash = inbox_hash(self.email)
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def for_address(cls, email: str, **fields: Any) -> "Contact":
+        """An unsaved contact for a normalized address, with both of its hashes set (for
+        bulk_create, which skips save())."""
+        digests = {"email_hash": email_hash(email), "inbox_hash": inbox_hash(email)}
+        return cls(email=email, **digests, **fields)
 
 
 class Subscription(AttributionFields):

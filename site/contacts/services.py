@@ -20,12 +20,12 @@ from django.utils import timezone
 from contacts import consent as consent_texts
 from contacts.models import ConsentEvent, Contact, Subscription
 from core.attribution import Source
-from core.emailaddr import inbox_lock, inbox_variants_q
+from core.emailaddr import inbox_lock
 from core.exceptions import AppError
 from core.intake import submission_accept
 from core.models import FormSubmission
 from core.signing import make_token
-from mailings.models import OutboundMail, Suppression, email_hash
+from mailings.models import OutboundMail, Suppression
 from mailings.services import outbound_mail_create, suppression_add, suppression_check
 from mailings.services import suppression_lift as mailings_suppression_lift
 
@@ -102,9 +102,9 @@ def _contact_get_or_create(*, email: str) -> Contact:
     constraints) waits for a concurrent insert of the same address to commit or roll back and
     never raises, so no savepoint is needed; the SELECT then sees the committed row.
     """
-    digest = email_hash(email)
-    Contact.objects.bulk_create([Contact(email=email, email_hash=digest)], ignore_conflicts=True)
-    return Contact.objects.get(email_hash=digest)
+    contact = Contact.for_address(email)
+    Contact.objects.bulk_create([contact], ignore_conflicts=True)
+    return Contact.objects.get(email_hash=contact.email_hash)
 
 
 def _subscription_lock(*, contact: Contact, source: Source) -> Subscription:
@@ -146,9 +146,11 @@ def _cooldown_over(subscription: Subscription) -> bool:
 def _inbox_recently_confirmed(*, subscription: Subscription, now: datetime) -> bool:
     """Did another +tag variant of this inbox get a confirmation mail within the cooldown?"""
     since = now - timedelta(seconds=settings.CONTACTS_CONFIRMATION_COOLDOWN)
-    variants = inbox_variants_q("contact__email", subscription.contact.email)
     return (
-        Subscription.objects.filter(variants, last_confirmation_sent_at__gte=since)
+        Subscription.objects.filter(
+            contact__inbox_hash=subscription.contact.inbox_hash,
+            last_confirmation_sent_at__gte=since,
+        )
         .exclude(pk=subscription.pk)
         .exists()
     )

@@ -12,7 +12,6 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Q
 
 import disposable_email_domains
 import idna
@@ -152,12 +151,13 @@ def inbox_of(email: str) -> tuple[str, str]:
     return local.split("+", 1)[0].lower(), domain.lower()
 
 
-def inbox_variants_q(field: str, email: str) -> Q:
-    """A filter matching `field` for every +tag variant of `email`'s inbox (any letter case)."""
-    local, domain = inbox_of(email)
-    return Q(**{f"{field}__iexact": f"{local}@{domain}"}) | Q(
-        **{f"{field}__istartswith": f"{local}+", f"{field}__iendswith": f"@{domain}"}
-    )
+def inbox_hash(email: str) -> str:
+    """sha256 of the inbox (inbox_of): equal for every +tag and letter-case variant.
+
+    Stored on contacts.Contact (indexed), so per-inbox limits are one index lookup however
+    many addresses were seen recently.
+    """
+    return hashlib.sha256("@".join(inbox_of(email)).encode()).hexdigest()
 
 
 def inbox_lock(email: str) -> None:
@@ -168,6 +168,6 @@ def inbox_lock(email: str) -> None:
     """
     if connection.vendor != "postgresql":
         return
-    key = int.from_bytes(hashlib.sha256("@".join(inbox_of(email)).encode()).digest()[:8], "big")
+    key = int.from_bytes(bytes.fromhex(inbox_hash(email))[:8], "big")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key - (1 << 63)])

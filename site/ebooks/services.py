@@ -40,14 +40,14 @@ from django.utils import timezone
 from config import jobs
 from contacts.models import Contact
 from contacts.services import Actor, SignupOutcome, Source, contact_subscribe
-from core.emailaddr import inbox_lock, inbox_variants_q
+from core.emailaddr import inbox_lock
 from core.exceptions import AppError
 from core.intake import submission_accept
 from core.models import FormSubmission
 from core.signing import make_token
 from ebooks.models import EbookDownload, EbookRequest
 from guides.content import Guide, get_library
-from mailings.models import OutboundMail, email_hash
+from mailings.models import OutboundMail
 from mailings.services import outbound_mail_create, suppression_check
 
 logger = logging.getLogger(__name__)
@@ -380,9 +380,9 @@ def _contact_lock(*, email: str) -> Contact:
     concurrent requests of one address, so the per-address limit holds; FOR NO KEY UPDATE
     does not block other transactions that only insert rows pointing at the contact.
     """
-    digest = email_hash(email)
-    Contact.objects.bulk_create([Contact(email=email, email_hash=digest)], ignore_conflicts=True)
-    return Contact.objects.select_for_update(no_key=True).get(email_hash=digest)
+    contact = Contact.for_address(email)
+    Contact.objects.bulk_create([contact], ignore_conflicts=True)
+    return Contact.objects.select_for_update(no_key=True).get(email_hash=contact.email_hash)
 
 
 def _delivery_mail_create(*, request: EbookRequest, to: str, ebook: EbookFile) -> OutboundMail:
@@ -431,7 +431,7 @@ def _ebook_request_store(
     now = timezone.now()
     since = now - timedelta(hours=settings.EBOOK_DELIVERY_LIMIT_HOURS)
     recent = EbookRequest.objects.filter(
-        inbox_variants_q("contact__email", email), guide_slug=guide.slug, created_at__gt=since
+        contact__inbox_hash=contact.inbox_hash, guide_slug=guide.slug, created_at__gt=since
     )
     if recent.exists():
         return EbookRequestOutcome.THROTTLED, None

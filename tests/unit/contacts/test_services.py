@@ -91,6 +91,25 @@ def test_case_variants_of_one_address_are_one_contact():
     assert Contact.objects.get().email == "Ann@example.com"  # the first spelling is kept
 
 
+def test_every_tag_and_case_variant_of_an_inbox_shares_its_hash_and_old_rows_get_it():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    for email in ("Ann@Example.com", "ann+news@example.com", "ANN+x@EXAMPLE.COM"):
+        subscribe(email)
+    subscribe("anne@example.com")
+    hashes = dict(Contact.objects.values_list("email", "inbox_hash"))
+    assert len({hashes["Ann@Example.com"], hashes["ann+news@example.com"]}) == 1
+    assert hashes["ANN+x@EXAMPLE.COM"] == hashes["Ann@Example.com"]
+    assert hashes["anne@example.com"] != hashes["Ann@Example.com"]
+
+    Contact.objects.update(inbox_hash="")  # contacts stored before the column existed
+    migration = import_module("contacts.migrations.0006_contact_inbox_hash")
+    migration.fill_inbox_hash(apps, None)
+    assert dict(Contact.objects.values_list("email", "inbox_hash")) == hashes
+
+
 def test_pending_address_within_the_cooldown_gets_no_second_mail():
     subscribe("ann@example.com")
     assert subscribe("ann@example.com") == SignupOutcome.THROTTLED
