@@ -26,6 +26,9 @@ MAX_LABEL_LENGTH = 63
 #: RFC 5322 dot-atom characters (no quoted local parts: nobody types them, mail systems choke).
 _ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
 #: The TLD of a public domain: letters only, or an IDNA A-label.
+#: A plain letters-digits-hyphen label that IDNA maps to itself, lower-cased: no "--" in the
+#: third and fourth places (reserved, and "xn--" labels need decoding), no hyphen at the ends.
+_PLAIN_LABEL = re.compile(r"(?!..--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _TLD = re.compile(r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})")
 #: Special-use and private-use names (RFC 2606, RFC 6761, RFC 6762, RFC 7686, ICANN 2024):
 #: nobody reads mail there.
@@ -84,15 +87,21 @@ def _encode_domain(domain: str) -> str:
         raise _refuse(MSG_DOMAIN_PRIVATE, "domain_private")
     if not domain or domain.endswith(".") or domain.startswith("."):
         raise _refuse(MSG_DOMAIN_BAD, "domain")
+    if all(_PLAIN_LABEL.fullmatch(label) for label in domain.split(".")):
+        return _public_domain(domain.lower())  # what IDNA would return, without its cost
     try:
         # IDNA 2008 with the UTS #46 mapping (non-transitional: ß stays ß, as browsers do).
         # It lower-cases, maps full-width forms, and checks label lengths and hyphens.
         ascii_domain = idna.encode(domain, uts46=True, transitional=False).decode("ascii")
     except (idna.IDNAError, UnicodeError, ValueError):
         raise _refuse(MSG_DOMAIN_BAD, "domain") from None
-    ascii_domain = ascii_domain.lower()
+    return _public_domain(ascii_domain.lower())
+
+
+def _public_domain(ascii_domain: str) -> str:
     labels = ascii_domain.split(".")
-    if any(not label or len(label) > MAX_LABEL_LENGTH for label in labels):
+    too_long = len(ascii_domain) > 253  # RFC 1035, as IDNA checks it
+    if too_long or any(not label or len(label) > MAX_LABEL_LENGTH for label in labels):
         raise _refuse(MSG_DOMAIN_BAD, "domain")
     if len(labels) < 2 or not _TLD.fullmatch(labels[-1]) or labels[-1] in _NON_PUBLIC_TLDS:
         raise _refuse(MSG_DOMAIN_PRIVATE, "domain_private")

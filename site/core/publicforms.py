@@ -190,12 +190,15 @@ def public_post(
                 if same_site and not is_same_site(request, allow_null_origin=token_page):
                     logger.info("public form %s: refused a cross-site POST", scope)
                     return forbidden_cross_site(request)
-                retry_after = rate_limit_hit(
-                    scope=scope,
-                    key=client_ip(request) or "unknown",
-                    limit=settings.PUBLIC_FORM_RATE_LIMIT if limit is None else limit,
-                    window=settings.PUBLIC_FORM_RATE_WINDOW if window is None else window,
-                )
+                max_hits = settings.PUBLIC_FORM_RATE_LIMIT if limit is None else limit
+                retry_after = None
+                if max_hits > 0:  # 0 turns the limit off: no need to work out the client
+                    retry_after = rate_limit_hit(
+                        scope=scope,
+                        key=client_ip(request) or "unknown",
+                        limit=max_hits,
+                        window=settings.PUBLIC_FORM_RATE_WINDOW if window is None else window,
+                    )
                 if retry_after is not None:
                     logger.info("public form %s: rate limit reached", scope)
                     return too_many_requests(request, retry_after)

@@ -200,3 +200,38 @@ def test_idn_domains_are_encoded_or_refused_and_round_trip(local, label, tld):
 def test_non_ascii_local_parts_are_refused(local, domain):
     with pytest.raises(ValidationError):
         normalize_email(f"{local}@{domain}")
+
+
+def _idna_or_none(domain: str) -> str | None:
+    try:
+        return idna.encode(domain, uts46=True, transitional=False).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+@given(
+    st.lists(
+        st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=66),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from(["com", "org", "Io", "xn--p1ai", "x"]),
+)
+@example(["ab--cd"], "com")
+@example(["xn--caf-dma"], "com")
+@example(["-lead"], "com")
+@example(["a" * 63], "org")
+def test_the_plain_ascii_shortcut_accepts_exactly_what_idna_accepts(labels, tld):
+    """Plain ASCII domains skip the IDNA codec: the answer must be the same as through it."""
+    from core.emailaddr import _encode_domain  # the domain step alone (no blocklist)
+
+    domain = ".".join([*labels, tld])
+    expected = _idna_or_none(domain)
+    try:
+        got = _encode_domain(domain)
+    except ValidationError:
+        got = None
+    if expected is None:
+        assert got is None
+    else:  # IDNA accepted it; our public-domain rule refuses only the fake TLD
+        assert got == (None if tld == "x" else expected)
