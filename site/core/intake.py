@@ -94,10 +94,11 @@ def submissions_drain(*, limit: int = 1000) -> int:
         )
         if not ids:
             return done
+        before = done
         for pk in ids:
             with contextlib.suppress(Exception):  # counted on the row and logged; next one
                 done += submission_process(submission_id=pk) == "done"
-        if len(ids) < 100:
+        if len(ids) < 100 or done == before:  # the rest is being done by another drain
             return done
     jobs.enqueue_submissions_drain()
     return done

@@ -165,3 +165,14 @@ def test_the_admin_lists_failed_forms_and_sends_them_again(
     submission.refresh_from_db()
     assert (submission.attempts, submission.last_error) == (0, "")
     assert published == [submission.pk]
+
+
+def test_a_drain_stops_when_another_worker_holds_the_rows(client, published, monkeypatch):
+    client.post(SUBSCRIBE, signup_data("reader@example.org"), headers=ORIGIN)
+    calls = []
+    monkeypatch.setattr(
+        intake, "submission_process", lambda submission_id: calls.append(submission_id) or "missing"
+    )
+    assert intake.submissions_drain() == 0  # returns instead of polling the locked rows
+    assert len(calls) == 1
+    assert FormSubmission.objects.count() == 1
