@@ -15,7 +15,7 @@ from contacts.models import ConsentEvent, Contact, Subscription
 from contacts.services import Actor, Source, contact_subscribe
 from ebooks import services
 from ebooks.models import EbookRequest
-from ebooks.services import EbookRequestOutcome, ebook_request_create
+from ebooks.services import EbookRequestOutcome, delivery, ebook_request_create
 from mailings.models import OutboundMail
 from mailings.services import suppression_add
 from tests.unit.ebooks.conftest import CHAPTER_PAGE, GUIDE, ORIGIN, pdf_data, stamp
@@ -448,7 +448,7 @@ def test_the_delivery_task_retries_while_another_process_renders(fake_render, mo
     def busy(**kwargs):
         raise services.EbookBusyError("rendering elsewhere")
 
-    monkeypatch.setattr(services, "ebook_get_or_render", busy)
+    monkeypatch.setattr(delivery, "ebook_get_or_render", busy)  # the name it calls
     assert ebook_deliver.autoretry_for == (services.EbookBusyError,)
     with pytest.raises(services.EbookBusyError):
         services.ebook_request_deliver(request_id=create().request_id)

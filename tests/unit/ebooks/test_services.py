@@ -30,6 +30,7 @@ from ebooks.services import (
     ebook_prune,
     ebook_storage_name,
 )
+from ebooks.services import files as ebook_files
 from guides.content import Guide, get_library, reset_library
 
 GUIDE = "product-discovery"
@@ -191,7 +192,7 @@ def test_a_waiting_caller_gets_the_file_the_lock_holder_stored(fake_render: Fake
 
     def other_process_finishes() -> None:
         time.sleep(0.3)
-        services._render_and_store(guide)
+        ebook_files._render_and_store(guide)
         cache.delete(lock_key)
 
     thread = threading.Thread(target=other_process_finishes)
