@@ -9,12 +9,13 @@ from django.urls import reverse
 
 import pytest
 
-from contacts import importing
 from contacts.exporting import contacts_csv_lines
 from contacts.importing import (
     ImportFileError,
     ImportOptions,
     Mode,
+    applying,
+    deciding,
     import_apply,
     import_parse,
     import_preview,
@@ -300,9 +301,20 @@ def test_export_then_import_round_trips():
 
 
 def test_batches(monkeypatch):
-    monkeypatch.setattr(importing, "BATCH_SIZE", 7)
+    # Patch the modules that look these names up: `_batches` reads deciding.BATCH_SIZE and
+    # import_apply calls applying._apply_batch (the package attributes are only re-exports).
+    monkeypatch.setattr(deciding, "BATCH_SIZE", 7)
+    sizes = []
+    apply_batch = applying._apply_batch
+
+    def counted(batch, *args):
+        sizes.append(len(batch))
+        return apply_batch(batch, *args)
+
+    monkeypatch.setattr(applying, "_apply_batch", counted)
     data = "email\n" + "".join(f"r{i}@example.com\n" for i in range(40))
     report = run(data, QUIET)
+    assert sizes == [7, 7, 7, 7, 7, 5]
     assert report.counts["created"] == 40
     assert Contact.objects.count() == 40
     assert ConsentEvent.objects.count() == 40
@@ -390,7 +402,7 @@ def test_import_needs_the_import_permission(client, admin_user):
 
 
 def test_apply_in_time_boxed_steps(monkeypatch):
-    monkeypatch.setattr(importing, "BATCH_SIZE", 10)
+    monkeypatch.setattr(deciding, "BATCH_SIZE", 10)  # read by deciding._batches
     data = ("email\n" + "".join(f"r{i}@example.com\n" for i in range(25))).encode()
     parsed = import_parse(data=data)
     report = import_apply(parsed=parsed, options=QUIET, actor_name="t", seconds=0)
@@ -407,7 +419,7 @@ def test_apply_in_time_boxed_steps(monkeypatch):
 def test_admin_apply_goes_on_step_by_step(admin_client, monkeypatch):
     from contacts import admin_tools
 
-    monkeypatch.setattr(importing, "BATCH_SIZE", 10)
+    monkeypatch.setattr(deciding, "BATCH_SIZE", 10)  # read by deciding._batches
     monkeypatch.setattr(admin_tools, "IMPORT_STEP_SECONDS", 0)
     data = ("email\n" + "".join(f"r{i}@example.com\n" for i in range(25))).encode()
     preview_url = upload(admin_client, data, mode="non_mailable")["Location"]
