@@ -14,7 +14,7 @@ if str(_ROOT / "site") not in sys.path:
     sys.path.insert(0, str(_ROOT / "site"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-TASK_MODULES = ["tasks.core", "tasks.mailings", "tasks.ebooks", "tasks.contacts"]
+TASK_MODULES = ["tasks.core", "tasks.mailings", "tasks.ebooks", "tasks.contacts", "tasks.campaigns"]
 
 app = Celery("chapterhouse", include=TASK_MODULES)
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -41,6 +41,10 @@ ROLES: dict[str, tuple[str, ...]] = {
         "ebooks.view_ebookrequest",
         "ebooks.view_ebookdownload",
         "ebooks.view_ebookfileproxy",
+        "campaigns.view_campaign",
+        "campaigns.add_campaign",
+        "campaigns.change_campaign",
+        "campaigns.send_campaign",
     ),
 }
 

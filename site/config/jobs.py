@@ -50,3 +50,7 @@ def enqueue_ebook_rebuild(guide_slug: str) -> bool:
 
 def enqueue_ebook_deliver(request_id: int) -> bool:
     return _publish("tasks.ebooks.ebook_deliver", request_id)
+
+
+def enqueue_campaign_fan_out(campaign_id: int) -> bool:
+    return _publish("tasks.campaigns.campaign_fan_out", campaign_id)

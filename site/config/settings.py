@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "mailings",
     "contacts",
     "analytics",
+    "campaigns",
 ]
 
 MIDDLEWARE = [

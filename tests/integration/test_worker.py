@@ -38,6 +38,7 @@ EXPECTED_EXTRA = {
     "ebooks.ebook_requests_requeue_stuck",
     "contacts.contacts_purge_unconfirmed",
     "contacts.subscriptions_sync_suppressions",
+    "campaigns.campaign_fan_out",
 }
 
 
