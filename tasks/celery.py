@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT / "site") not in sys.path:
@@ -18,6 +19,20 @@ TASK_MODULES = ["tasks.core", "tasks.mailings", "tasks.ebooks", "tasks.contacts"
 
 app = Celery("chapterhouse", include=TASK_MODULES)
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_db_connections(sender: object = None, **kwargs: object) -> None:
+    """Around each task, what Django does around each request: close this thread's database
+    connections that are broken or older than CONN_MAX_AGE (the rest are kept, and checked
+    before their next use when CONN_HEALTH_CHECKS is on). Not for eager tasks, which run inside
+    their caller's transaction."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 def _load_schedule() -> None:

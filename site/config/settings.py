@@ -193,6 +193,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+#: Celery's Django fixup closes every database connection before and after each task unless
+#: this is set (a new PostgreSQL connection per task); with it, a connection is forced closed
+#: only every this many tasks, and tasks/celery.py applies CONN_MAX_AGE and the health checks
+#: around each task as Django does around a request.
+CELERY_DB_REUSE_MAX = 1000
 #: Redis redelivers unacked tasks after this; every time limit stays well below it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,

@@ -61,6 +61,29 @@ def test_sending_twice_sends_once(settings):
     assert len(django_mail.outbox) == 1
 
 
+def test_a_fresh_claim_is_left_alone_and_a_stale_one_is_taken_over_once(monkeypatch, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    monkeypatch.setattr("config.jobs.enqueue_mail_send", lambda mail_id: True)
+    mail = make_mail()  # QUEUED: its task was never published
+    claimed = {"status": OutboundMail.Status.SENDING, "attempts": 1}
+    OutboundMail.objects.filter(pk=mail.pk).update(claimed_at=timezone.now(), **claimed)
+    assert services.mail_send(mail_id=mail.pk) == "in-progress"
+    assert django_mail.outbox == []
+    settings.MAIL_CLAIM_TIMEOUT = 60
+    long_ago = timezone.now() - timedelta(minutes=5)
+    OutboundMail.objects.filter(pk=mail.pk).update(claimed_at=long_ago)  # its worker died
+    assert services.mail_send(mail_id=mail.pk) == OutboundMail.Status.SENT
+    assert services.mail_send(mail_id=mail.pk) == "skipped"
+    assert len(django_mail.outbox) == 1
+    mail.refresh_from_db()
+    assert (mail.attempts, mail.claimed_at, mail.last_error) == (2, None, "")
+    assert mail.sent_at is not None
+    assert mail.esp_message_id
+
+
 def test_a_suppressed_address_is_never_mailed():
     services.suppression_add(email="Gone@Example.com ", reason=Suppression.Reason.BOUNCED)
     mail = make_mail(to="gone@example.com")
