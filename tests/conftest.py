@@ -40,3 +40,10 @@ def _fresh_state(settings):
     reset_library()
     yield
     reset_library()
+    # Eager tasks run from several threads at once leave Celery's process-global "inside a
+    # task" flag set, and every later `.get()` fails: name the test that did it.
+    from celery._state import _set_task_join_will_block, task_join_will_block
+
+    if task_join_will_block():
+        _set_task_join_will_block(False)
+        pytest.fail("eager Celery tasks ran in several threads: run them in the test thread")
