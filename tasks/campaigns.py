@@ -5,8 +5,9 @@ the `mail` queue sends). Recovery is the task's own: `acks_late` with reject-on-
 redelivers a run whose worker died, lost connections and timeouts (OperationalError,
 InterfaceError) retry with backoff, and a long campaign continues in a freshly published
 run every FAN_OUT_BATCHES_PER_RUN batches. A publish lost with the broker down leaves the
-campaign SENDING: the admin's "Resume sending" publishes it again
-(docs/decisions/0008-campaigns.md). The service is idempotent, so every path is safe.
+campaign SENDING: beat's `campaigns_resume_stuck` publishes it again after 10 idle minutes,
+and the admin's "Resume sending" does it at once (docs/decisions/0008-campaigns.md). The
+service is idempotent, so every path is safe.
 """
 
 from django.db import InterfaceError, OperationalError
@@ -29,3 +30,9 @@ from tasks.celery import app
 def campaign_fan_out(campaign_id: int) -> int:
     """Queue the mails of a SENDING campaign (idempotent); return how many this run queued."""
     return campaign_services.campaign_fan_out(campaign_id=campaign_id).queued
+
+
+@app.task(name="campaigns.campaigns_resume_stuck", acks_late=True, time_limit=120)
+def campaigns_resume_stuck() -> int:
+    """Sweeper: publish again the fan-out of campaigns stuck in SENDING."""
+    return campaign_services.campaigns_resume_stuck()

@@ -27,6 +27,13 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 240, "queue": "default"},
     },
+    # Every 5 minutes: publish again the fan-out of campaigns stuck in "sending" (no batch for
+    # 10 minutes: a publish lost with the broker down); a duplicate run is harmless.
+    "campaigns-resume-stuck": {
+        "task": "campaigns.campaigns_resume_stuck",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
     # Daily at 04:41 UTC: delete eBook PDFs superseded by a newer content version more than
     # EBOOK_KEEP_DAYS ago (links mailed before the change keep working until then).
     "ebooks-prune": {

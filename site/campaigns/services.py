@@ -13,6 +13,7 @@ committed batch ended. See docs/decisions/0008-campaigns.md.
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -221,3 +222,21 @@ def campaign_fan_out(
             return FanOutResult(queued=queued, done=True)
     jobs.enqueue_campaign_fan_out(campaign_id)
     return FanOutResult(queued=queued, done=False)
+
+
+def campaigns_resume_stuck(*, idle_seconds: int = 600) -> int:
+    """Sweeper: publish the fan-out again for SENDING campaigns with no batch for
+    `idle_seconds` (the publish was lost with the broker down, or the retries ran out).
+
+    Every batch saves the campaign (updated_at), so a running fan-out is never idle that
+    long; a duplicate run is harmless anyway (row lock, unique recipients). Returns the
+    number published.
+    """
+    idle_since = timezone.now() - timedelta(seconds=idle_seconds)
+    ids = Campaign.objects.filter(
+        status=Campaign.Status.SENDING, updated_at__lt=idle_since
+    ).values_list("pk", flat=True)
+    published = [pk for pk in ids if jobs.enqueue_campaign_fan_out(pk)]
+    if published:
+        logger.info("sweeper resumed %s stuck campaign fan-outs", len(published))
+    return len(published)

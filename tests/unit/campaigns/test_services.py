@@ -259,3 +259,23 @@ def test_resuming_a_stalled_send_publishes_the_fan_out_again(audience, run_on_co
     assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENT
     assert recipients_of(django_mail.outbox) == sorted(CONFIRMED)
     assert AuditEntry.objects.filter(action="campaign_resume").count() == 1
+
+
+def test_the_sweeper_resumes_only_campaigns_idle_in_sending(monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from config import jobs
+
+    published: list[int] = []
+    monkeypatch.setattr(jobs, "enqueue_campaign_fan_out", lambda pk: published.append(pk) or True)
+    stuck = make_campaign(subject="Stuck")
+    running = make_campaign(subject="Running")
+    draft = make_campaign(subject="Draft")
+    Campaign.objects.filter(pk__in=[stuck.pk, running.pk]).update(status=Campaign.Status.SENDING)
+    Campaign.objects.filter(pk__in=[stuck.pk, draft.pk]).update(
+        updated_at=timezone.now() - timedelta(minutes=11)
+    )
+    assert services.campaigns_resume_stuck(idle_seconds=600) == 1
+    assert published == [stuck.pk]
