@@ -13,6 +13,7 @@ core knows no app: contacts and ebooks register their handlers in AppConfig.read
 """
 
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -20,7 +21,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -31,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 #: Set while a drain task is queued and not yet started (see _wake_worker).
 DRAIN_FLAG_KEY = "intake:drain-queued"
+
+_INSERT_SQL = (
+    f"INSERT INTO {FormSubmission._meta.db_table}"  # noqa: S608 (model constant)
+    " (kind, email, payload, received_at, enqueued_at, attempts, last_error)"
+    " VALUES (%s, %s, %s, %s, %s, 0, '') RETURNING id"
+)
 
 Handler = Callable[[FormSubmission], object]
 _HANDLERS: dict[str, Handler] = {}
@@ -53,9 +61,16 @@ def submission_accept(*, kind: str, email: str, payload: dict[str, Any]) -> int:
     """
     if kind not in _HANDLERS:
         raise UnknownSubmissionKindError(kind)
-    submission = FormSubmission.objects.create(kind=kind, email=email, payload=payload)
+    # Hand-written: this INSERT is most of a form POST's work; the ORM's model instance,
+    # defaults and SQL compilation cost about as much again (profiled under gunicorn).
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL, [kind, email, json.dumps(payload, cls=DjangoJSONEncoder), now, now]
+        )
+        (submission_id,) = cursor.fetchone()
     transaction.on_commit(_wake_worker)
-    return submission.pk
+    return submission_id
 
 
 def _wake_worker() -> None:
