@@ -91,6 +91,40 @@ DEFAULT_AUDIENCE = "product people"
 DEFAULT_PITCH = "Practical lessons on building products, in your inbox every other week."
 
 
+def public_box_form(
+    form_class: Any,
+    *,
+    form: Any,
+    guide: Guide | str | None,
+    chapter: Chapter | int | None,
+    form_name: str,
+    prefix: str,
+) -> tuple[Any, Guide | None, str]:
+    """(form, guide, consent version to show) for a public form's box (signup, "Get the PDF").
+
+    A fresh `form_class` form with its hidden attribution and the current consent wording when
+    `form` is None; else the posted form, shown again with the wording version it was sent
+    with (when still known). `guide` and `chapter` may be content objects (from a page) or a
+    slug and a number (from a posted form).
+    """
+    if isinstance(guide, str):
+        guide = get_library().guide(guide) if guide else None
+    if form is None:
+        version = consent.CURRENT_VERSION
+        form = form_class(
+            auto_id=f"{prefix}-{form_name}-%s",
+            initial=form_class.initial_for(
+                guide_slug=guide.slug if guide else "",
+                chapter_number=chapter.number if isinstance(chapter, Chapter) else chapter,
+                form_name=form_name,
+                consent_version=version,
+            ),
+        )
+        return form, guide, version
+    version = form.data.get("consent_version", "")
+    return form, guide, version if version in consent.CONSENT_TEXTS else consent.CURRENT_VERSION
+
+
 def signup_box_context(
     *,
     form: Any = None,
@@ -104,24 +138,9 @@ def signup_box_context(
     `guide` and `chapter` may be content objects (from a page) or a slug and a number (from a
     posted form). The page holding the box may be cached: nothing in it is per visitor.
     """
-    if isinstance(guide, str):
-        guide = get_library().guide(guide) if guide else None
-    chapter_number = chapter.number if isinstance(chapter, Chapter) else chapter
-    if form is None:
-        version = consent.CURRENT_VERSION
-        form = SignupForm(
-            auto_id=f"signup-{form_name}-%s",
-            initial=SignupForm.initial_for(
-                guide_slug=guide.slug if guide else "",
-                chapter_number=chapter_number,
-                form_name=form_name,
-                consent_version=version,
-            ),
-        )
-    else:
-        version = form.data.get("consent_version", "")
-        if version not in consent.CONSENT_TEXTS:
-            version = consent.CURRENT_VERSION
+    form, guide, version = public_box_form(
+        SignupForm, form=form, guide=guide, chapter=chapter, form_name=form_name, prefix="signup"
+    )
     return {
         "form": form,
         "box_id": f"signup-{form_name}",

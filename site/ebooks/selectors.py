@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db.models import Count, QuerySet
 
 from contacts import consent
+from contacts.selectors import public_box_form
 from ebooks.forms import EbookRequestForm
 from ebooks.models import EbookDownload, EbookRequest
 from ebooks.services import EbookFile, ebook_file_get
@@ -26,30 +27,15 @@ def pdf_box_context(
     and `chapter` are content objects (from a page) or a slug and a number (from a posted
     form); without a guide the box offers a choice of every guide.
     """
-    library = get_library()
-    if isinstance(guide, str):
-        guide = library.guide(guide) if guide else None
-    chapter_number = chapter.number if isinstance(chapter, Chapter) else chapter
-    if form is None:
-        version = consent.CURRENT_VERSION
-        form = EbookRequestForm(
-            auto_id=f"ebook-{form_name}-%s",
-            initial=EbookRequestForm.initial_for(
-                guide_slug=guide.slug if guide else "",
-                chapter_number=chapter_number,
-                form_name=form_name,
-                consent_version=version,
-            ),
-        )
-    else:
-        version = form.data.get("consent_version", "")
-        if version not in consent.CONSENT_TEXTS:
-            version = consent.CURRENT_VERSION
+    form, guide, version = public_box_form(
+        EbookRequestForm, form=form, guide=guide, chapter=chapter, form_name=form_name,
+        prefix="ebook",
+    )  # fmt: skip
     return {
         "form": form,
         "box_id": f"ebook-{form_name}",
         "guide": guide,
-        "guides": () if guide else library.guides,
+        "guides": () if guide else get_library().guides,
         "consent_version": version,
         "consent_text": consent.consent_text(version),
         "link_days": max(1, settings.EBOOK_LINK_MAX_AGE // 86_400),
