@@ -41,13 +41,16 @@ def _check_inbox(request: HttpRequest, *, guide_slug: str, newsletter: bool) -> 
     """The one answer to every accepted request, whatever happened (no enumeration)."""
     library = get_library()
     guide = library.guide(guide_slug) if guide_slug else None
+    link_days = max(1, settings.EBOOK_LINK_MAX_AGE // 86_400)
+    limit_hours = settings.EBOOK_DELIVERY_LIMIT_HOURS
     context = {
         "guide": guide,
         "newsletter": newsletter,
-        "link_days": max(1, settings.EBOOK_LINK_MAX_AGE // 86_400),
-        "limit_hours": settings.EBOOK_DELIVERY_LIMIT_HOURS,
+        "link_days": link_days,
+        "limit_hours": limit_hours,
     }
-    key = (library.version, guide.slug if guide else "", *list(context.values())[1:])
+    # The guide's text comes from the content: its version is part of the key.
+    key = (library.version, guide.slug if guide else "", newsletter, link_days, limit_hours)
     return render_once(request, "ebooks/check_inbox.html", context, key=key)
 
 

@@ -16,6 +16,7 @@ from contacts.models import ConsentEvent, Contact, Subscription
 from core.signing import make_token
 from mailings.models import OutboundMail
 from mailings.services import suppression_add
+from tests.fixtures.publicforms import answers_of, trap_cases
 from tests.unit.contacts.conftest import (
     ORIGIN,
     age_cooldown,
@@ -71,25 +72,10 @@ def test_every_address_state_and_every_trap_gets_the_byte_identical_answer(clien
         "unsubscribed": signup_data("unsub@example.com"),
         "bounced": signup_data("bounced@example.com"),
         "suppressed": signup_data("suppressed@example.com"),
-        "honeypot": signup_data("bot1@example.com", website="https://spam.example.net"),
-        "too fast": signup_data("bot2@example.com", stamp=stamp(age=0.5)),
-        "too old": signup_data("bot3@example.com", stamp=stamp(age=3 * 86400)),
-        "no stamp": signup_data("bot4@example.com", stamp=""),
-        "forged stamp": signup_data("bot5@example.com", stamp=stamp()[:-3] + "abc"),
-        "stamp of another form": signup_data("bot6@example.com", stamp=stamp(form="ebook")),
-        "bot with a bad address": signup_data("not an address", website="x"),
+        **trap_cases(signup_data, form="newsletter", other_form="ebook"),
     }
     last_mail = OutboundMail.objects.order_by("pk").last().pk
-    answers = {}
-    for name, data in cases.items():
-        response = client.post(SUBSCRIBE, data, headers=ORIGIN)
-        assert not response.cookies, name
-        answers[name] = (
-            response.status_code,
-            response.content,
-            response["Content-Type"],
-            response["Cache-Control"],
-        )
+    answers = answers_of(client, SUBSCRIBE, cases, ORIGIN)
     first = answers["new"]
     assert first[0] == 200
     assert b"Check your inbox" in first[1]

@@ -18,7 +18,8 @@ from ebooks.models import EbookRequest
 from ebooks.services import EbookRequestOutcome, delivery, ebook_request_create
 from mailings.models import OutboundMail
 from mailings.services import suppression_add
-from tests.unit.ebooks.conftest import CHAPTER_PAGE, GUIDE, ORIGIN, pdf_data, stamp
+from tests.fixtures.publicforms import answers_of, trap_cases
+from tests.unit.ebooks.conftest import CHAPTER_PAGE, GUIDE, ORIGIN, pdf_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,27 +105,10 @@ def test_every_address_state_and_every_trap_gets_the_byte_identical_answer(
         "throttled": pdf_data("throttled@example.com"),
         "throttled, other case": pdf_data("THROTTLED@example.com"),
         "suppressed": pdf_data("suppressed@example.com"),
-        "honeypot": pdf_data("bot1@example.com", website="https://spam.example.net"),
-        "too fast": pdf_data("bot2@example.com", stamp=stamp(age=0.5)),
-        "too old": pdf_data("bot3@example.com", stamp=stamp(age=3 * 86400)),
-        "no stamp": pdf_data("bot4@example.com", stamp=""),
-        "forged stamp": pdf_data("bot5@example.com", stamp=stamp()[:-3] + "abc"),
-        "stamp of the newsletter form": pdf_data(
-            "bot6@example.com", stamp=stamp(form="newsletter")
-        ),
-        "bot with a bad address": pdf_data("not an address", website="x"),
+        **trap_cases(pdf_data, form="ebook", other_form="newsletter"),
     }
     before = {m.pk for m in delivery_mails()}
-    answers = {}
-    for name, data in cases.items():
-        response = client.post(REQUEST, data, headers=ORIGIN)
-        assert not response.cookies, name
-        answers[name] = (
-            response.status_code,
-            response.content,
-            response["Content-Type"],
-            response["Cache-Control"],
-        )
+    answers = answers_of(client, REQUEST, cases, ORIGIN)
     first = answers["new"]
     assert first[0] == 200
     assert b"Check your inbox" in first[1]
