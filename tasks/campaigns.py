@@ -13,7 +13,7 @@ service is idempotent, so every path is safe.
 from django.db import InterfaceError, OperationalError
 
 from campaigns import services as campaign_services
-from tasks.celery import app
+from tasks.celery import SWEEP_SOFT_TIME_LIMIT, SWEEP_TIME_LIMIT, app
 
 
 @app.task(
@@ -32,7 +32,12 @@ def campaign_fan_out(campaign_id: int) -> int:
     return campaign_services.campaign_fan_out(campaign_id=campaign_id).queued
 
 
-@app.task(name="campaigns.campaigns_resume_stuck", acks_late=True, time_limit=120)
+@app.task(
+    name="campaigns.campaigns_resume_stuck",
+    acks_late=True,
+    soft_time_limit=SWEEP_SOFT_TIME_LIMIT,
+    time_limit=SWEEP_TIME_LIMIT,
+)
 def campaigns_resume_stuck() -> int:
     """Sweeper: publish again the fan-out of campaigns stuck in SENDING."""
     return campaign_services.campaigns_resume_stuck()

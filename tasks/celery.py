@@ -15,6 +15,15 @@ if str(_ROOT / "site") not in sys.path:
     sys.path.insert(0, str(_ROOT / "site"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+#: Time limits of the beat sweepers. A sweep is one bounded query and at most a few hundred
+#: publishes, seconds in all; the soft limit (SoftTimeLimitExceeded inside the task) ends its
+#: transaction cleanly well before the next run, and the hard limit, a little later, only frees
+#: a pool process stuck on a dead socket. Every task sets soft < hard explicitly: Celery refuses
+#: to publish a task whose soft limit (or the app-wide CELERY_TASK_SOFT_TIME_LIMIT it inherits)
+#: exceeds its own hard limit, which is how beat once published no sweeper at all (issue 16).
+SWEEP_SOFT_TIME_LIMIT = 100
+SWEEP_TIME_LIMIT = 120
+
 TASK_MODULES = ["tasks.core", "tasks.mailings", "tasks.ebooks", "tasks.contacts", "tasks.campaigns"]
 
 app = Celery("chapterhouse", include=TASK_MODULES)

@@ -1,7 +1,7 @@
-from tasks.celery import app
+from tasks.celery import SWEEP_SOFT_TIME_LIMIT, SWEEP_TIME_LIMIT, app
 
 
-@app.task(name="core.ping", acks_late=True)
+@app.task(name="core.ping", acks_late=True, soft_time_limit=10, time_limit=15)
 def ping(value: str) -> str:
     """Round-trip probe used by /readyz tooling and the worker integration test."""
     from django.core.cache import cache
@@ -40,7 +40,12 @@ def submissions_drain() -> int:
     return intake.submissions_drain()
 
 
-@app.task(name="core.submissions_requeue_stuck", acks_late=True, time_limit=120)
+@app.task(
+    name="core.submissions_requeue_stuck",
+    acks_late=True,
+    soft_time_limit=SWEEP_SOFT_TIME_LIMIT,
+    time_limit=SWEEP_TIME_LIMIT,
+)
 def submissions_requeue_stuck() -> int:
     """Sweeper: publish again accepted forms whose task was lost or whose worker died."""
     from core import intake

@@ -12,7 +12,7 @@ from django.conf import settings
 from celery.signals import worker_init
 
 from ebooks import services as ebook_services
-from tasks.celery import app
+from tasks.celery import SWEEP_SOFT_TIME_LIMIT, SWEEP_TIME_LIMIT, app
 
 
 @worker_init.connect(weak=False)
@@ -43,7 +43,8 @@ def ebook_render(guide_slug: str, force: bool = False) -> str:
     return ebook_services.ebook_get_or_render(guide_slug=guide_slug, force=force).name
 
 
-@app.task(name="ebooks.ebooks_prune", acks_late=True, time_limit=300)
+# Pruning lists and deletes a few files per superseded version: far below a minute.
+@app.task(name="ebooks.ebooks_prune", acks_late=True, soft_time_limit=240, time_limit=300)
 def ebooks_prune(keep_days: int | None = None) -> int:
     """Delete eBook versions superseded more than EBOOK_KEEP_DAYS ago; return the file count."""
     days = settings.EBOOK_KEEP_DAYS if keep_days is None else keep_days
@@ -69,7 +70,12 @@ def ebook_deliver(request_id: int) -> str:
     return ebook_services.ebook_request_deliver(request_id=request_id)
 
 
-@app.task(name="ebooks.ebook_requests_requeue_stuck", acks_late=True, time_limit=120)
+@app.task(
+    name="ebooks.ebook_requests_requeue_stuck",
+    acks_late=True,
+    soft_time_limit=SWEEP_SOFT_TIME_LIMIT,
+    time_limit=SWEEP_TIME_LIMIT,
+)
 def ebook_requests_requeue_stuck() -> int:
     """Sweeper: publish again eBook requests whose delivery task was lost or died."""
     return ebook_services.ebook_requests_requeue_stuck()

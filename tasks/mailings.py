@@ -1,5 +1,5 @@
 from mailings import services as mailing_services
-from tasks.celery import app
+from tasks.celery import SWEEP_SOFT_TIME_LIMIT, SWEEP_TIME_LIMIT, app
 
 
 @app.task(
@@ -28,7 +28,12 @@ def mail_send(self, mail_id: int) -> str:
     return result
 
 
-@app.task(name="mailings.mails_requeue_stuck", acks_late=True, time_limit=120)
+@app.task(
+    name="mailings.mails_requeue_stuck",
+    acks_late=True,
+    soft_time_limit=SWEEP_SOFT_TIME_LIMIT,
+    time_limit=SWEEP_TIME_LIMIT,
+)
 def mails_requeue_stuck() -> int:
     """Sweeper: re-publish mail rows whose enqueue was lost or whose worker died."""
     return mailing_services.mails_requeue_stuck()
