@@ -10,6 +10,14 @@ def ping(value: str) -> str:
     return "pong"
 
 
+@app.task(name="core.heartbeat", acks_late=True, soft_time_limit=10, time_limit=15)
+def heartbeat(queue: str) -> None:
+    """Record that beat published, and a worker on `queue` consumed, this minute's heartbeat."""
+    from core import liveness
+
+    liveness.heartbeat_record(name=f"worker:{queue}")
+
+
 @app.task(
     name="core.submission_process",
     autoretry_for=(Exception,),

@@ -4,6 +4,18 @@ from celery.schedules import crontab
 
 #: Every entry: cadence, and why. `expires` drops a run that a stalled beat queued long ago.
 BEAT_SCHEDULE = {
+    # Every minute, one per queue: liveness (core.liveness). A worker of that queue records
+    # the heartbeat, so a stale one means beat, the broker or that queue's workers stopped;
+    # `manage.py health`, /readyz and the admin dashboard report it.
+    **{
+        f"core-heartbeat-{queue}": {
+            "task": "core.heartbeat",
+            "schedule": crontab(minute="*"),
+            "args": [queue],
+            "options": {"expires": 50, "queue": queue},
+        }
+        for queue in ("default", "mail", "pdf")
+    },
     # Every minute: publish again accepted forms (signups, "Get the PDF") whose enqueue was
     # lost or whose worker died; processing locks and deletes the row, so a duplicate is a no-op.
     "core-submissions-requeue-stuck": {

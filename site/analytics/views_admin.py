@@ -15,12 +15,20 @@ from django.utils import timezone
 from analytics import charts, selectors
 from analytics.selectors import COLUMNS, Level
 from contacts.exporting import csv_lines
+from core import liveness
 
 #: Who may see the dashboard and the funnel: the "view" permission of the funnel page.
 PERMISSION = "analytics.view_funnelreport"
 
 FUNNEL_PERIODS = {"30": 30, "90": 90, "365": 365, "all": None}
 NUMERIC_FIRST_DESC = frozenset(COLUMNS) - {"page"}
+
+
+def _stale_heartbeats() -> list[liveness.Liveness]:
+    """Queues whose worker or beat stopped answering (nothing is sent or swept there)."""
+    if not liveness.background_expected():
+        return []
+    return [beat for beat in liveness.liveness_get() if beat.stale]
 
 
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
@@ -127,6 +135,7 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     )
     return {
         "show": True,
+        "stale_heartbeats": _stale_heartbeats(),
         "board": board,
         "totals": board.totals,
         "charts": chart_list,

@@ -257,6 +257,9 @@ SUBMISSION_REQUEUE_AFTER = env_int("SUBMISSION_REQUEUE_AFTER", 60)
 SUBMISSION_MAX_ATTEMPTS = env_int("SUBMISSION_MAX_ATTEMPTS", 8)
 #: Seconds a "drain queued" flag lives if its task never starts (then the next form publishes).
 SUBMISSION_WAKE_TTL = env_int("SUBMISSION_WAKE_TTL", 10)
+#: A queue's heartbeat (beat publishes one a minute, a worker records it) older than this many
+#: seconds is reported stale by `manage.py health`, /readyz and the admin dashboard.
+HEARTBEAT_STALE_AFTER = env_int("HEARTBEAT_STALE_AFTER", 300)
 
 
 #: Every ANYMAIL_<NAME> environment variable becomes ANYMAIL["<NAME>"] (ESP credentials such as

@@ -113,3 +113,18 @@ class FormSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} received {self.received_at:%Y-%m-%d %H:%M} UTC"
+
+
+class Heartbeat(models.Model):
+    """The last time a background process kind showed it was alive (core.liveness).
+
+    One row per kind ("worker:default", "worker:mail", "worker:pdf"), upserted by a beat
+    entry's task on that queue, so a fresh row proves beat published it and a worker on the
+    queue consumed it. In the database, not Redis: an emptied broker must not erase the record.
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} seen {self.seen_at:%Y-%m-%d %H:%M:%S} UTC"

@@ -39,7 +39,8 @@ def test_every_task_has_a_soft_limit_below_its_hard_limit_and_the_visibility_tim
         if not (task.soft_time_limit and task.time_limit)
         or not task.soft_time_limit < task.time_limit < visibility
     }
-    assert ours and wrong == {}
+    assert ours
+    assert wrong == {}
 
 
 def test_beats_scheduler_publishes_every_entry_to_redis(real_broker):

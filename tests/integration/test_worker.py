@@ -27,6 +27,7 @@ def test_registered_task_names_are_pinned():
 
 #: Task names are part of the wire contract with queued messages: renaming one strands them.
 EXPECTED_EXTRA = {
+    "core.heartbeat",
     "core.submission_process",
     "campaigns.campaigns_resume_stuck",
     "core.submissions_drain",
