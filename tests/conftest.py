@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.fixtures.mailings",
     "tests.fixtures.smtp",
     "tests.fixtures.faults",
+    "tests.fixtures.processes",
 ]
 
 
