@@ -2,7 +2,8 @@
 
 Every entry point owns its transaction and takes keyword-only arguments. Mail goes through
 mailings.services.outbound_mail_create (a row in our transaction, sent after commit by the
-`mail` queue, which checks suppression again right before sending).
+`mail` queue, which checks the recipient's consent again right before sending: see
+mailings.consent).
 
 The fan-out (`campaign_fan_out`, run by the `campaigns.campaign_fan_out` task) is idempotent
 and resumable: each batch locks the campaign, records its recipients with ON CONFLICT DO
@@ -70,7 +71,9 @@ def campaign_send_test(*, campaign: Campaign, to: str) -> OutboundMail:
     """Queue one copy of the campaign, subject marked [TEST], to `to` (the staff user).
 
     It goes through the normal pipeline (suppression included) and carries no unsubscribe
-    link: the address need not be a subscriber. Works in any status.
+    link: the address need not be a subscriber. It is transactional, sent at the staff
+    user's own request, so the subscriber consent check at send time does not apply. Works
+    in any status.
     """
     if not to:
         raise AppError("Your staff account has no email address to send the test to.")
@@ -78,7 +81,7 @@ def campaign_send_test(*, campaign: Campaign, to: str) -> OutboundMail:
         to=to,
         template=TEMPLATE,
         context=campaign_mail_context(campaign=campaign, test=True),
-        category=OutboundMail.Category.MARKETING,
+        category=OutboundMail.Category.TRANSACTIONAL,
     )
 
 

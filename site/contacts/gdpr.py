@@ -19,6 +19,7 @@ from django.utils import timezone
 from contacts.models import ConsentEvent, Contact, Subscription
 from core.audit import audit_record
 from core.models import AuditEntry, FormSubmission
+from mailings.consent import marketing_mails_cancel
 from mailings.models import DeliveryEvent, OutboundMail, Suppression, email_hash
 from mailings.services import suppression_add
 
@@ -134,8 +135,10 @@ def contact_erase(*, contact_id: int, actor: Any) -> dict[str, Any]:
     """Erase the contact's personal data and suppress the address for good (by hash).
 
     Idempotent in effect: a second call finds no contact and raises Contact.DoesNotExist.
-    Mails still waiting to be sent to the address are cancelled (status "suppressed"); sent
-    ones stay in the log without the address, their context or their error text.
+    Mails still waiting to be sent to the address are cancelled: marketing ones end skipped
+    ("erased"), transactional ones suppressed; a marketing mail a worker has already claimed
+    finds no contact at mailings' consent check. Sent ones stay in the log without the
+    address, their context or their error text.
     """
     contact = Contact.objects.select_for_update().get(pk=contact_id)
     address = contact.email
@@ -143,7 +146,8 @@ def contact_erase(*, contact_id: int, actor: Any) -> dict[str, Any]:
         email=address, reason=Suppression.Reason.ERASED, detail="GDPR erasure"
     )
     mails = OutboundMail.objects.filter(to_email__iexact=address)
-    cancelled = mails.filter(status=OutboundMail.Status.QUEUED).update(
+    cancelled = marketing_mails_cancel(emails=[address], reason=OutboundMail.SkipReason.ERASED)
+    cancelled += mails.filter(status=OutboundMail.Status.QUEUED).update(
         status=OutboundMail.Status.SUPPRESSED
     )
     blanked = mails.update(to_email="", context={}, unsubscribe_url="", last_error="")

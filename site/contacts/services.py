@@ -25,6 +25,7 @@ from core.exceptions import AppError
 from core.intake import submission_accept
 from core.models import FormSubmission
 from core.signing import make_token
+from mailings.consent import marketing_mails_cancel
 from mailings.models import OutboundMail, Suppression
 from mailings.services import outbound_mail_create, suppression_add, suppression_check
 from mailings.services import suppression_lift as mailings_suppression_lift
@@ -345,7 +346,9 @@ def subscription_unsubscribe(*, subscription_id: int, actor: Actor) -> bool:
 
     Bumps the token generation so that no earlier confirmation link works again. A blocked
     subscription stays blocked but records the withdrawal (so lifting the block later does
-    not re-subscribe). Returns True when something changed.
+    not re-subscribe). The address's queued marketing mails are skipped in the same
+    transaction (a mail already being sent is stopped by mailings' check at send time).
+    Returns True when something changed.
     """
     subscription = (
         Subscription.objects.select_for_update().select_related("contact")
@@ -365,6 +368,9 @@ def subscription_unsubscribe(*, subscription_id: int, actor: Actor) -> bool:
     subscription.token_generation += 1
     subscription.save(update_fields=fields)
     _consent_record(contact=subscription.contact, event=ConsentEvent.Event.UNSUBSCRIBE, actor=actor)
+    marketing_mails_cancel(
+        emails=[subscription.contact.email], reason=OutboundMail.SkipReason.UNSUBSCRIBED
+    )
     logger.info("subscription %s unsubscribed (%s)", subscription.pk, actor.detail or "link")
     return True
 
@@ -384,10 +390,12 @@ def _withdrawn(subscription: Subscription) -> bool:
 def contact_suppress(*, contact_id: int, actor: Actor) -> bool:
     """Admin: never mail this address again (global suppression) and block the subscription.
 
-    Idempotent; returns True (the address is suppressed afterwards in every case).
+    Its queued marketing mails are skipped. Idempotent; returns True (the address is
+    suppressed afterwards in every case).
     """
     contact = Contact.objects.get(pk=contact_id)
     suppression_add(email=contact.email, reason=Suppression.Reason.MANUAL, detail=actor.detail)
+    marketing_mails_cancel(emails=[contact.email], reason=OutboundMail.SkipReason.SUPPRESSED)
     Subscription.objects.filter(contact=contact).exclude(status__in=Subscription.BLOCKED).update(
         status=Subscription.Status.SUPPRESSED
     )

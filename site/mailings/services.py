@@ -27,6 +27,7 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, Anymai
 from config import jobs
 from mailings import connection as mail_connection
 from mailings.compose import build_message, compose
+from mailings.consent import marketing_consent_check, marketing_mails_cancel
 from mailings.models import DeliveryEvent, OutboundMail, Suppression, email_hash
 
 logger = logging.getLogger(__name__)
@@ -117,11 +118,11 @@ _CLAIM_SQL = (
     f"UPDATE {_TABLE} SET status = %s, claimed_at = %s, attempts = attempts + 1"  # noqa: S608 (model constants)
     " WHERE id = %s AND (status = %s OR (status = %s AND claimed_at < %s))"
     " RETURNING to_email, template, context, unsubscribe_url, attachment_name,"
-    " attachment_filename, attempts"
+    " attachment_filename, attempts, category"
 )
 #: End a claim: the outcome, and for a sent mail when and under which ESP message id.
 _FINISH_SQL = (
-    f"UPDATE {_TABLE} SET status = %s, claimed_at = NULL, last_error = %s,"  # noqa: S608 (model constants)
+    f"UPDATE {_TABLE} SET status = %s, claimed_at = NULL, last_error = %s, skip_reason = %s,"  # noqa: S608 (model constants)
     " sent_at = COALESCE(%s, sent_at), esp_message_id = COALESCE(%s, esp_message_id)"
     " WHERE id = %s"
 )
@@ -138,6 +139,7 @@ class _Claimed:
     attachment_name: str
     attachment_filename: str
     attempts: int
+    category: str
 
 
 def _claim(mail_id: int) -> _Claimed | None:
@@ -156,9 +158,11 @@ def _claim(mail_id: int) -> _Claimed | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    to_email, template, context, unsubscribe_url, name, filename, attempts = row
+    to_email, template, context, unsubscribe_url, name, filename, attempts, category = row
     context = OutboundMail._meta.get_field("context").from_db_value(context, None, connection)
-    return _Claimed(to_email, template, context, unsubscribe_url, name, filename, attempts)
+    return _Claimed(
+        to_email, template, context, unsubscribe_url, name, filename, attempts, category
+    )
 
 
 def _classify(exc: Exception) -> type[Exception]:
@@ -193,30 +197,39 @@ def _finish(
     *,
     status: str,
     last_error: str = "",
+    skip_reason: str = "",
     sent_at: datetime | None = None,
     esp_message_id: str | None = None,
 ) -> None:
     """Release the claim with the outcome (one UPDATE; hand-written like `_claim`)."""
     sent_at_value = connection.ops.adapt_datetimefield_value(sent_at)
+    params = [status, last_error, skip_reason, sent_at_value, esp_message_id, mail_id]
     with connection.cursor() as cursor:
-        cursor.execute(_FINISH_SQL, [status, last_error, sent_at_value, esp_message_id, mail_id])
+        cursor.execute(_FINISH_SQL, params)
 
 
 def mail_send(*, mail_id: int) -> str:
     """Send one QUEUED mail. Idempotent: anything but a claimable row is a no-op.
 
-    Returns the final status, "skipped" (nothing to do) or "in-progress" (another attempt
-    holds a fresh claim; if that attempt died, the claim goes stale and a later call sends).
+    Returns the final status, "nothing-to-do" or "in-progress" (another attempt holds a
+    fresh claim; if that attempt died, the claim goes stale and a later call sends).
     Raises TransientSendError (after putting the row back to QUEUED) when the caller should
-    retry later; permanent failures end FAILED and do not raise. The suppression list is read
-    after the claim, right before sending. The message goes out on this thread's open
+    retry later; permanent failures end FAILED and do not raise. Right before sending, after
+    the claim, one query decides: a marketing mail needs consent now (`mailings.consent`,
+    which covers the suppression list; SKIPPED with the reason otherwise), any other mail an
+    unsuppressed address (SUPPRESSED otherwise). The message goes out on this thread's open
     connection to the ESP (`mailings.connection`).
     """
     mail = _claim(mail_id)
     if mail is None:
         busy = OutboundMail.objects.filter(pk=mail_id, status=OutboundMail.Status.SENDING)
-        return "in-progress" if busy.exists() else "skipped"
-    if suppression_check(email=mail.to_email):
+        return "in-progress" if busy.exists() else "nothing-to-do"
+    if mail.category == OutboundMail.Category.MARKETING:
+        reason = marketing_consent_check(emails=[mail.to_email])[mail.to_email]
+        if reason is not None:
+            _finish(mail_id, status=OutboundMail.Status.SKIPPED, skip_reason=reason)
+            return OutboundMail.Status.SKIPPED
+    elif suppression_check(email=mail.to_email):
         _finish(mail_id, status=OutboundMail.Status.SUPPRESSED, last_error="address is suppressed")
         return OutboundMail.Status.SUPPRESSED
 
@@ -434,8 +447,9 @@ def delivery_event_record(*, event: Any, esp_name: str) -> DeliveryEvent | None:
 
     Replays (same ESP, event id and recipient) are no-ops and return None. Hard bounces,
     complaints, ESP unsubscribes and rejections for those reasons suppress the address
-    globally; nothing here ever lifts a suppression. The caller (the tracking receiver) must
-    not let an error reach the ESP as a 4xx, which would make it retry forever.
+    globally and skip its queued marketing mails; nothing here ever lifts a suppression. The
+    caller (the tracking receiver) must not let an error reach the ESP as a 4xx, which would
+    make it retry forever.
     """
     recipient = str(event.recipient or "").strip()
     event_type, reject_reason, suppress_reason = _tracking_outcome(event=event, esp_name=esp_name)
@@ -470,4 +484,5 @@ def delivery_event_record(*, event: Any, esp_name: str) -> DeliveryEvent | None:
         if suppress_reason and recipient:
             detail = f"{esp_name} {event_type}"
             suppression_add(email=recipient, reason=suppress_reason, detail=detail)
+            marketing_mails_cancel(emails=[recipient], reason=OutboundMail.SkipReason.SUPPRESSED)
     return stored

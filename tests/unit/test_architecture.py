@@ -35,3 +35,12 @@ def test_guides_know_nothing_of_contacts_or_mail():
 def test_site_is_a_source_root_not_a_package():
     assert not (ROOT / "site" / "__init__.py").exists()
     assert not list((ROOT / "site").glob("*.py"))
+
+
+def test_mailings_knows_no_app_that_uses_it():
+    """contacts, ebooks and campaigns use mailings; consent reaches it through a registry
+    (mailings.consent), never an import or apps.get_model."""
+    forbidden = ("contacts", "ebooks", "campaigns", "analytics", "accounts")
+    for path in (ROOT / "site" / "mailings").rglob("*.py"):
+        assert not any(m.split(".")[0] in forbidden for m in imported_modules(path)), path
+        assert "get_model" not in path.read_text(), path

@@ -107,6 +107,9 @@ def test_erase_removes_personal_data_and_keeps_a_hash(admin_user, ann, run_on_co
     queued = OutboundMail.objects.create(
         to_email=EMAIL, template="welcome", category="marketing", context={"name": "Ann"}
     )
+    notice = OutboundMail.objects.create(
+        to_email=EMAIL, template="test_notice", category="transactional", context={}
+    )
     detail = gdpr.contact_erase(contact_id=ann.pk, actor=admin_user)
 
     assert not Contact.objects.exists()
@@ -116,7 +119,15 @@ def test_erase_removes_personal_data_and_keeps_a_hash(admin_user, ann, run_on_co
     assert Tag.objects.filter(name="vip").exists()  # the tag itself is not personal data
     assert not OutboundMail.objects.filter(to_email__iexact=EMAIL).exists()
     queued.refresh_from_db()
-    assert (queued.status, queued.to_email, queued.context) == ("suppressed", "", {})
+    assert (queued.status, queued.skip_reason, queued.to_email, queued.context) == (
+        "skipped",
+        "erased",
+        "",
+        {},
+    )
+    notice.refresh_from_db()
+    assert (notice.status, notice.to_email) == ("suppressed", "")
+    assert detail["mails_cancelled"] == 2
     assert OutboundMail.objects.filter(status="sent", to_email="").count() == 2
     suppression = Suppression.objects.get()
     assert (suppression.email_hash, suppression.reason) == (email_hash(EMAIL), "erased")

@@ -158,3 +158,34 @@ def test_signup_box_stamp_is_valid_for_the_signup_form():
 
 def test_subscription_status_choices_include_the_blocks():
     assert set(Subscription.BLOCKED) == {"bounced", "complained", "suppressed"}
+
+
+# -- The consent check of marketing mail (mailings.consent gate) --------------------------------
+
+
+@pytest.mark.django_db
+def test_the_marketing_gate_answers_for_a_batch_in_one_query(django_assert_num_queries):
+    for email, status in [
+        ("ann@example.com", "confirmed"), ("pat@example.com", "pending"),
+        ("una@example.com", "unsubscribed"), ("bea@example.com", "bounced"),
+        ("sue@example.com", "suppressed"), ("sam@example.com", "confirmed"),
+    ]:  # fmt: skip
+        make_subscription(email, status)
+    suppression_add(email="sam@example.com", reason="complained")  # confirmed, yet suppressed
+    asked = ["ann@example.com", "Ann@Example.com", "pat@example.com", "una@example.com",
+             "bea@example.com", "sue@example.com", "sam@example.com",
+             "nobody@example.com"]  # fmt: skip
+
+    with django_assert_num_queries(1):
+        answers = selectors.marketing_refusals(emails=asked)
+
+    assert answers == {
+        "ann@example.com": None,
+        "Ann@Example.com": None,  # one contact, whatever the case
+        "pat@example.com": "not_confirmed",
+        "una@example.com": "unsubscribed",
+        "bea@example.com": "suppressed",
+        "sue@example.com": "suppressed",
+        "sam@example.com": "suppressed",
+        "nobody@example.com": "erased",
+    }

@@ -258,6 +258,33 @@ def test_unsubscribe_of_a_bounced_subscription_keeps_the_block_but_records_withd
     assert sub.status == Status.UNSUBSCRIBED
 
 
+@pytest.mark.parametrize(
+    ("withdraw", "reason"),
+    [
+        (lambda sub: services.subscription_unsubscribe(subscription_id=sub.pk, actor=ACTOR),
+         "unsubscribed"),
+        (lambda sub: services.contact_suppress(contact_id=sub.contact_id, actor=ACTOR),
+         "suppressed"),
+    ],
+)  # fmt: skip
+def test_withdrawing_consent_skips_the_queued_marketing_mail_in_the_same_transaction(
+    withdraw, reason
+):
+    # The test's transaction never commits: every mail below is still QUEUED.
+    sub = make_subscription("ann@example.com", "confirmed")
+    make_subscription("bob@example.com", "confirmed")
+    withdraw(sub)
+    state = {
+        (m.to_email, m.template): (m.status, m.skip_reason) for m in OutboundMail.objects.all()
+    }
+    assert state == {
+        ("ann@example.com", "confirm_subscription"): ("queued", ""),  # transactional
+        ("ann@example.com", "welcome"): ("skipped", reason),
+        ("bob@example.com", "confirm_subscription"): ("queued", ""),
+        ("bob@example.com", "welcome"): ("queued", ""),
+    }
+
+
 # -- Admin services ----------------------------------------------------------------------------
 
 

@@ -56,8 +56,8 @@ def test_a_rolled_back_transaction_leaves_no_row_and_sends_nothing():
 
 def test_sending_twice_sends_once(settings):
     mail = make_mail()
-    assert services.mail_send(mail_id=mail.pk) == "skipped"
-    assert services.mail_send(mail_id=mail.pk) == "skipped"
+    assert services.mail_send(mail_id=mail.pk) == "nothing-to-do"
+    assert services.mail_send(mail_id=mail.pk) == "nothing-to-do"
     assert len(django_mail.outbox) == 1
 
 
@@ -76,7 +76,7 @@ def test_a_fresh_claim_is_left_alone_and_a_stale_one_is_taken_over_once(monkeypa
     long_ago = timezone.now() - timedelta(minutes=5)
     OutboundMail.objects.filter(pk=mail.pk).update(claimed_at=long_ago)  # its worker died
     assert services.mail_send(mail_id=mail.pk) == OutboundMail.Status.SENT
-    assert services.mail_send(mail_id=mail.pk) == "skipped"
+    assert services.mail_send(mail_id=mail.pk) == "nothing-to-do"
     assert len(django_mail.outbox) == 1
     mail.refresh_from_db()
     assert (mail.attempts, mail.claimed_at, mail.last_error) == (2, None, "")

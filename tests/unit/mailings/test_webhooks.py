@@ -334,8 +334,11 @@ def test_an_older_event_arriving_late_does_not_overwrite_a_newer_status():
 def test_suppressing_events_suppress_the_address_for_good(
     client, django_capture_on_commit_callbacks, esp, name, reason
 ):
+    waiting = make_mail(to=READER, category=OutboundMail.Category.MARKETING)  # send held back
     assert post(client, esp, name).status_code == 200
 
+    waiting.refresh_from_db()  # a queued marketing mail is cancelled with the suppression
+    assert (waiting.status, waiting.skip_reason) == ("skipped", "suppressed")
     suppression = suppression_for(READER)
     assert suppression is not None, f"{esp} {name} must suppress the address"
     assert suppression.reason == reason
