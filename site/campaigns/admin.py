@@ -29,6 +29,7 @@ from campaigns import selectors, services
 from campaigns.models import Campaign
 from core.exceptions import AppError
 from mailings.compose import compose
+from mailings.models import OutboundMail
 
 #: The preview page's policy: inline styles (the composed mail is all inline CSS), images
 #: from anywhere a subscriber's client would load them, nothing else; framed only by us.
@@ -66,14 +67,15 @@ class CampaignAdmin(admin.ModelAdmin):
     list_select_related = ("segment",)
     change_form_template = "admin/campaigns/campaign/change_form.html"
     readonly_fields = ("status", "audience_label", "recipients_count", "queued_count",
-                       "created_at", "send_started_at", "sent_at", "preview")  # fmt: skip
+                       "mail_progress", "created_at", "send_started_at", "sent_at",
+                       "preview")  # fmt: skip
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None) -> Any:
         editable = ("subject", "preheader", "body", "audience", "segment")
         if obj is None:
             return [(None, {"fields": editable})]
-        state = ("status", "audience_label", "recipients_count", "queued_count", "created_at",
-                 "send_started_at", "sent_at")  # fmt: skip
+        state = ("status", "audience_label", "recipients_count", "queued_count", "mail_progress",
+                 "created_at", "send_started_at", "sent_at")  # fmt: skip
         return [(None, {"fields": editable}), ("Sending", {"fields": state}),
                 ("Preview", {"fields": ("preview",)})]  # fmt: skip
 
@@ -106,6 +108,23 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="Audience")
     def audience_label(self, obj: Campaign) -> str:
         return obj.audience_label
+
+    @admin.display(description="Mails")
+    def mail_progress(self, obj: Campaign) -> str:
+        """Queued, sending, sent, failed and skipped (with reasons) so far."""
+        if obj.pk is None:
+            return "—"
+        counts = selectors.campaign_mail_counts(campaign_id=obj.pk)
+        status, reasons = OutboundMail.Status, dict(OutboundMail.SkipReason.choices)
+        shown = [status.QUEUED, status.SENDING, status.SENT, status.FAILED, status.SUPPRESSED]
+        parts = [f"{status(value).label.lower()} {counts[value]:,}" for value in shown]
+        why = ", ".join(
+            f"{reasons.get(key.split(':', 1)[1], key).lower()} {n:,}"
+            for key, n in counts.items()
+            if key.startswith("skipped:")
+        )
+        parts.append(f"skipped {counts[status.SKIPPED]:,}" + (f" ({why})" if why else ""))
+        return " · ".join(parts)
 
     @admin.display(description="Preview")
     def preview(self, obj: Campaign) -> str:

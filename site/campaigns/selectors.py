@@ -1,15 +1,16 @@
-"""Reads: who a campaign mails, and its rendered content (cached per content version)."""
+"""Reads: who a campaign mails, how its mails fared, and its rendered content (cached per
+content version)."""
 
 from collections import OrderedDict
 from threading import Lock
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, CampaignRecipient
 from campaigns.rendering import CampaignContent, content_render
 from contacts.models import Contact, Subscription
 from contacts.segments import segment_contacts
-from mailings.models import Suppression
+from mailings.models import OutboundMail, Suppression
 
 #: Rendered campaigns kept per process (a worker sends one or two issues at a time).
 _CACHE_SIZE = 16
@@ -37,6 +38,24 @@ def campaign_audience(*, campaign: Campaign) -> QuerySet[Contact]:
 
 def campaign_audience_count(*, campaign: Campaign) -> int:
     return campaign_audience(campaign=campaign).count()
+
+
+def campaign_mail_counts(*, campaign_id: int) -> dict[str, int]:
+    """How many of the campaign's mails are in each status, and skipped ones per reason
+    (keys "skipped:<reason>"); one aggregate query. An erased recipient's row is gone with
+    its contact, so it is not counted."""
+    rows = (
+        CampaignRecipient.objects.filter(campaign_id=campaign_id, mail__isnull=False)
+        .values_list("mail__status", "mail__skip_reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    counts = dict.fromkeys(OutboundMail.Status.values, 0)
+    for status, reason, n in rows:
+        counts[status] += n
+        if status == OutboundMail.Status.SKIPPED:
+            counts[f"skipped:{reason}"] = n
+    return counts
 
 
 def campaign_content(*, campaign_id: int, version: str = "") -> CampaignContent:

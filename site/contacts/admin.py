@@ -354,7 +354,8 @@ class ContactAdmin(admin.ModelAdmin):
                     f"{mail.created_at:%Y-%m-%d %H:%M}",
                     mail.template,
                     mail.get_category_display(),
-                    mail.get_status_display(),
+                    mail.get_status_display()
+                    + (f" ({mail.get_skip_reason_display()})" if mail.skip_reason else ""),
                     mail.delivery_status or "—",
                 )
                 for mail in rows

@@ -23,9 +23,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(OutboundMail)
 class OutboundMailAdmin(ReadOnlyAdmin):
-    list_display = ("template", "to_email", "category", "status", "delivery_status", "attempts",
-                    "created_at", "sent_at")  # fmt: skip
-    list_filter = ("status", "category", "template", "delivery_status", "created_at")
+    list_display = ("template", "to_email", "category", "status", "skip_reason",
+                    "delivery_status", "attempts", "created_at", "sent_at")  # fmt: skip
+    list_filter = ("status", "skip_reason", "category", "template", "delivery_status",
+                   "created_at")  # fmt: skip
     search_fields = ("=to_email", "=esp_message_id")
     date_hierarchy = "created_at"
     show_full_result_count = False

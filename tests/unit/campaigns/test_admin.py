@@ -8,8 +8,12 @@ import pytest
 
 from campaigns import services
 from campaigns.models import Campaign
+from contacts.services import subscription_unsubscribe
+from mailings.models import OutboundMail
+from mailings.services import mail_send
 from tests.unit.accounts.conftest import make_staff
 from tests.unit.campaigns.conftest import BODY, make_campaign, subscribers
+from tests.unit.contacts.conftest import ACTOR
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +95,21 @@ def test_a_sent_campaign_is_read_only(admin_client, run_on_commit):
     admin_client.post(change_url(campaign), form_data(subject="Rewritten history"))
     assert Campaign.objects.get().subject == "Issue #1: discovery"
     assert admin_client.get(send_url(campaign), follow=True).redirect_chain  # back, not a form
+
+
+def test_the_campaign_page_counts_its_mails_by_status_and_skip_reason(admin_client):
+    ann, bob, _ = subscribers("ann@example.com", "bob@example.com", "cyd@example.com")
+    campaign = make_campaign()
+    services.campaign_send(campaign=campaign, actor=None)
+    services.campaign_fan_out(campaign_id=campaign.pk)  # its sends wait for a commit
+    subscription_unsubscribe(subscription_id=bob.pk, actor=ACTOR)
+    mail_send(mail_id=OutboundMail.objects.get(template="campaign", to_email=ann.contact.email).pk)
+
+    page = admin_client.get(change_url(campaign)).content.decode()
+    assert (
+        "queued 1 · sending 0 · sent 1 · failed 0 · suppressed 0 · skipped 1 (unsubscribed 1)"
+        in page
+    )
 
 
 def test_segment_audience_needs_a_segment(admin_client):

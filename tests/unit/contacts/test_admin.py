@@ -6,10 +6,11 @@ from django.utils import timezone
 
 import pytest
 
+from contacts import services
 from contacts.admin import ContactAdmin
 from contacts.models import ConsentEvent, Contact, Subscription
 from mailings.models import OutboundMail, Suppression
-from tests.unit.contacts.conftest import age_cooldown, make_subscription
+from tests.unit.contacts.conftest import ACTOR, age_cooldown, make_subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -82,6 +83,9 @@ def test_contact_page_shows_consent_history_and_mails_read_only(admin_client):
     assert 'name="_save"' not in html  # nothing to edit
     assert admin_client.post(url, {"email": "x@example.com"}).status_code == 403
     assert Contact.objects.get().email == "ann@example.com"
+    # The welcome mail was still queued (this test never commits): skipped, with the reason.
+    services.subscription_unsubscribe(subscription_id=sub.pk, actor=ACTOR)
+    assert "Skipped (Unsubscribed)" in admin_client.get(url).content.decode()
 
 
 def test_contacts_cannot_be_added_or_deleted_in_the_admin(admin_client):
