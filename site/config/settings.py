@@ -211,6 +211,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: A worker that loses the broker reconnects for as long as it takes (Celery's default gives up
+#: after 100 tries, about 45 minutes, and exits); supervision restarts it either way.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+#: Tasks running when the broker connection drops finish (their ack is lost with the old
+#: connection; the broker or the sweepers deliver them again, and every task is idempotent).
+#: Stated because Celery 5 warns at every reconnect until it is set.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 #: Publishing never hangs a request: one quick attempt, the sweeper catches the rest.
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_SOFT_TIME_LIMIT = 240
