@@ -53,6 +53,10 @@ def enqueue_mail_send(mail_id: int) -> bool:
     return _publish("tasks.mailings.mail_send", mail_id)
 
 
+def enqueue_mail_send_batch(mail_ids: list[int]) -> bool:
+    return _publish("tasks.mailings.mails_send_batch", mail_ids)
+
+
 def enqueue_ebook_render(guide_slug: str) -> bool:
     return _publish("tasks.ebooks.ebook_render", guide_slug)
 

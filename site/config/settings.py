@@ -44,6 +44,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from exc
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
@@ -228,6 +236,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 #: memory-heavy (one process per core, recycled). See Procfile and docs/DEPLOY.md.
 CELERY_TASK_ROUTES = {
     "mailings.mail_send": {"queue": "mail"},
+    "mailings.mails_send_batch": {"queue": "mail"},
     "ebooks.*": {"queue": "pdf"},
 }
 
@@ -258,6 +267,15 @@ MAIL_CLAIM_TIMEOUT = env_int("MAIL_CLAIM_TIMEOUT", 180)
 #: A QUEUED row not picked up after this many seconds is published again by the sweeper.
 MAIL_REQUEUE_AFTER = env_int("MAIL_REQUEUE_AFTER", 120)
 MAIL_MAX_ATTEMPTS = env_int("MAIL_MAX_ATTEMPTS", 8)
+#: Recipients per batch (one ESP API call) where the ESP batches (mailings.esp); capped by the
+#: ESP's own limit (Postmark 500, SendGrid 1,000, Mailjet 50). https://anymail.dev/en/stable/sending/templates/#batch-send
+MAIL_BATCH_SIZE = env_int("MAIL_BATCH_SIZE", 500)
+#: Messages per second to the ESP, shared by every worker on every host through Redis
+#: (mailings.ratelimit); 0 = no limit of our own (the ESP's 429s still back off).
+MAIL_SEND_RATE = env_float("MAIL_SEND_RATE", 0.0)
+#: A batch whose turn under MAIL_SEND_RATE is further away than this many seconds goes back to
+#: the queue and retries instead of holding a worker thread.
+MAIL_RATE_MAX_WAIT = env_float("MAIL_RATE_MAX_WAIT", 20.0)
 #: Accepted public forms (core.intake): a row still waiting this many seconds after its last
 #: publish is published again by the sweeper, until it has failed this many times.
 SUBMISSION_REQUEUE_AFTER = env_int("SUBMISSION_REQUEUE_AFTER", 60)

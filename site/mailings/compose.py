@@ -25,8 +25,40 @@ class Composed:
     headers: dict[str, str]
 
 
+def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
+    """RFC 8058 one-click unsubscribe headers for an absolute URL (one recipient's)."""
+    if not unsubscribe_url.startswith(("https://", "http://")):
+        raise ValueError("unsubscribe_url must be absolute")
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 def compose(*, template: str, context: dict[str, Any], unsubscribe_url: str = "") -> Composed:
     """Render the three parts of `emails/<template>`; add unsubscribe headers given a URL."""
+    parts = _render(template=template, context=context, unsubscribe_url=unsubscribe_url)
+    headers = unsubscribe_headers(unsubscribe_url) if unsubscribe_url else {}
+    return Composed(*parts, headers=headers)
+
+
+def compose_batch(*, template: str, context: dict[str, Any], merge_field: str) -> Composed:
+    """Render `emails/<template>` once for a batch: the per-recipient links are ESP merge
+    fields written as `merge_field` ("{}" is the field name: `unsubscribe_url`, `view_url`).
+
+    No headers: each recipient's List-Unsubscribe travels in the batch's `merge_headers`
+    (`unsubscribe_headers`).
+    """
+    context = {**context, "view_url": merge_field.format("view_url")}
+    parts = _render(
+        template=template, context=context, unsubscribe_url=merge_field.format("unsubscribe_url")
+    )
+    return Composed(*parts, headers={})
+
+
+def _render(
+    *, template: str, context: dict[str, Any], unsubscribe_url: str
+) -> tuple[str, str, str]:
     ctx = {
         **context,
         "SITE_URL": settings.SITE_URL,
@@ -38,13 +70,7 @@ def compose(*, template: str, context: dict[str, Any], unsubscribe_url: str = ""
     subject = " ".join(render_to_string(f"{prefix}.subject.txt", ctx).split())
     text = render_to_string(f"{prefix}.txt", ctx).strip() + "\n"
     html = _inliner.inline(render_to_string(f"{prefix}.html", ctx))
-    headers: dict[str, str] = {}
-    if unsubscribe_url:
-        if not unsubscribe_url.startswith(("https://", "http://")):
-            raise ValueError("unsubscribe_url must be absolute")
-        headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return Composed(subject=subject, text=text, html=html, headers=headers)
+    return subject, text, html
 
 
 def build_message(
@@ -64,4 +90,18 @@ def build_message(
     if attachment is not None:
         filename, content = attachment
         message.attach(filename, content, "application/pdf")
+    return message
+
+
+def build_batch_message(*, to: list[str], composed: Composed) -> EmailMultiAlternatives:
+    """One message for many recipients; the caller sets `merge_data` (which makes the ESP
+    send each recipient their own copy) and `merge_headers`. No Message-ID: each copy gets
+    its own from the ESP (`anymail_status`)."""
+    message = EmailMultiAlternatives(
+        subject=composed.subject,
+        body=composed.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+    )
+    message.attach_alternative(composed.html, "text/html")
     return message

@@ -19,9 +19,11 @@ import threading
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import EmailMessage, mailers
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 import requests
 
@@ -49,8 +51,17 @@ def _mail_settings_changed(*, setting: str, **kwargs: Any) -> None:
         _generation += 1
 
 
+def backend_path() -> str:
+    """The dotted path of the default mailer's backend (what `mailings.esp` keys on)."""
+    return str(settings.MAILERS["default"]["BACKEND"])
+
+
 def _open() -> Any:
-    backend = mailers.default
+    from mailings.esp import UPGRADES  # imports Anymail's Postmark backend: only when sending
+
+    config = settings.MAILERS["default"]
+    upgrade = UPGRADES.get(config["BACKEND"])
+    backend = import_string(upgrade)(**config.get("OPTIONS", {})) if upgrade else mailers.default
     backend.open()
     session, url = getattr(backend, "session", None), getattr(backend, "api_url", None)
     if isinstance(session, requests.Session) and url and session.trust_env:

@@ -24,6 +24,8 @@ class OutboundMail(models.Model):
         SUPPRESSED = "suppressed", "Suppressed"
         #: A marketing mail withheld because consent was gone when it was due (never sent).
         SKIPPED = "skipped", "Skipped"
+        #: Waiting while its campaign is paused: nothing claims it, the sweeper leaves it alone.
+        HELD = "held", "Paused"
 
     class SkipReason(models.TextChoices):
         """Why a marketing mail was skipped (mailings.consent)."""
@@ -34,6 +36,8 @@ class OutboundMail(models.Model):
         NOT_CONFIRMED = "not_confirmed", "Not a confirmed subscriber"
         #: Fail closed: no app registered a consent check (mailings.consent).
         NO_CONSENT_CHECK = "no_consent_check", "No consent check"
+        #: Its campaign was cancelled before the mail went out.
+        CANCELLED = "cancelled", "Campaign cancelled"
 
     class Category(models.TextChoices):
         TRANSACTIONAL = "transactional", "Transactional"

@@ -232,7 +232,15 @@ def mail_send(*, mail_id: int) -> str:
     elif suppression_check(email=mail.to_email):
         _finish(mail_id, status=OutboundMail.Status.SUPPRESSED, last_error="address is suppressed")
         return OutboundMail.Status.SUPPRESSED
+    return send_claimed(mail_id=mail_id, mail=mail)
 
+
+def send_claimed(*, mail_id: int, mail: _Claimed) -> str:
+    """Compose and send one row the caller has claimed (and checked); finish it.
+
+    Returns SENT or FAILED; raises TransientSendError after putting the row back to QUEUED.
+    The batch path (`mailings.batch`) uses it for rows it cannot batch.
+    """
     try:
         composed = compose(
             template=mail.template, context=mail.context, unsubscribe_url=mail.unsubscribe_url
@@ -280,28 +288,36 @@ def mails_retry_failed(*, mail_ids: list[int]) -> int:
     return len(ids)
 
 
-def mails_requeue_stuck(*, limit: int = 1000) -> int:
+def mails_requeue_stuck(*, limit: int = 5000) -> int:
     """Re-publish QUEUED rows whose enqueue was lost, and reclaim stale SENDING rows.
 
-    Safe to run at any time: sending claims rows, so an extra publish is a no-op.
+    Marketing rows are published again as batches (`mailings.mails_send_batch`), the rest
+    one task a row. Safe to run at any time: sending claims rows, so an extra publish is a
+    no-op. HELD rows (a paused campaign) are left alone. Returns the number of rows whose
+    task was published.
     """
+    from mailings.bulk import batches_publish  # bulk imports this module
+
     now = timezone.now()
     stale_claim = now - timedelta(seconds=settings.MAIL_CLAIM_TIMEOUT)
     OutboundMail.objects.filter(
         status=OutboundMail.Status.SENDING, claimed_at__lt=stale_claim
     ).update(status=OutboundMail.Status.QUEUED, claimed_at=None)
     waiting = now - timedelta(seconds=settings.MAIL_REQUEUE_AFTER)
-    ids = list(
+    rows = list(
         OutboundMail.objects.filter(status=OutboundMail.Status.QUEUED)
         .filter(Q(enqueued_at__lt=waiting) | Q(enqueued_at__isnull=True))
         .order_by("created_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "category")[:limit]
     )
-    if ids:
-        OutboundMail.objects.filter(pk__in=ids).update(enqueued_at=now)
-    published = sum(1 for mail_id in ids if jobs.enqueue_mail_send(mail_id))
-    if ids:
-        logger.info("sweeper re-enqueued %s of %s waiting mails", published, len(ids))
+    if not rows:
+        return 0
+    OutboundMail.objects.filter(pk__in=[pk for pk, _ in rows]).update(enqueued_at=now)
+    marketing = sorted(pk for pk, category in rows if category == OutboundMail.Category.MARKETING)
+    others = [pk for pk, category in rows if category != OutboundMail.Category.MARKETING]
+    published = sum(1 for mail_id in others if jobs.enqueue_mail_send(mail_id))
+    published += batches_publish(marketing)
+    logger.info("sweeper re-enqueued %s of %s waiting mails", published, len(rows))
     return published
 
 
