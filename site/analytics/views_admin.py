@@ -5,6 +5,7 @@ mounted by analytics.admin.FunnelReportAdmin; the dashboard by the `admin_dashbo
 templates/admin/index.html.
 """
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from analytics import charts, selectors
 from analytics.selectors import COLUMNS, Level
+from campaigns.results import campaigns_complaint_flagged
 from contacts.exporting import csv_lines
 from core import liveness
 
@@ -29,6 +31,10 @@ def _stale_heartbeats() -> list[liveness.Liveness]:
     if not liveness.background_expected():
         return []
     return [beat for beat in liveness.liveness_get() if beat.stale]
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
@@ -142,6 +148,8 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         "periods": [(d, d == days) for d in selectors.PERIODS],
         "days": days,
         "complaint_health": health,
+        # Campaigns started in the period whose own complaint rate is over the line.
+        "flagged_campaigns": campaigns_complaint_flagged(since=_day_start(dates[0])),
         "has_ebooks": board.ebook_requests is not None,
         "first": dates[0],
         "last": dates[-1],

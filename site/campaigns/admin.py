@@ -25,7 +25,8 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
-from campaigns import selectors, services
+from campaigns import preflight, selectors, services
+from campaigns.admin_review import CampaignReviewMixin
 from campaigns.models import Campaign
 from core.exceptions import AppError
 from mailings.compose import compose
@@ -57,7 +58,7 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(CampaignReviewMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = ("subject", "status", "audience_label", "recipients_count", "queued_count",
                     "sent_at")  # fmt: skip
@@ -153,6 +154,7 @@ class CampaignAdmin(admin.ModelAdmin):
                  name=f"{name}_send_test"),
             path("<int:object_id>/send/", view(self.send_view), name=f"{name}_send"),
             path("<int:object_id>/cancel/", view(self.cancel_view), name=f"{name}_cancel"),
+            *self.review_urls(view),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -163,6 +165,7 @@ class CampaignAdmin(admin.ModelAdmin):
         extra = {
             "can_send": self.has_send_permission(request),
             "can_test": self.has_test_permission(request),
+            **self.review_context(request, object_id),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, extra)
@@ -236,6 +239,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "campaign": campaign,
             "original": campaign,
             "recipients": selectors.campaign_audience_count(campaign=campaign),
+            "preflight": preflight.campaign_preflight(campaign=campaign),
         }
         return TemplateResponse(request, "admin/campaigns/campaign/send.html", context)
 

@@ -93,7 +93,10 @@ def campaign_send(*, campaign: Campaign, actor: Any) -> Campaign:
     down, or the task gave up), it publishes the fan-out again; that is safe because the
     fan-out is idempotent. Anything else raises CampaignStateError.
     """
+    from campaigns.preflight import campaign_preflight_assert  # preflight imports this module
+
     locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    campaign_preflight_assert(campaign=locked)  # a blocker (no audience, sender...) refuses
     if locked.status == Campaign.Status.SENDING:
         audit_record(
             actor=actor, action="campaign_resume", object_repr=str(locked),
