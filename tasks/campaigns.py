@@ -1,6 +1,6 @@
 """Campaign tasks: the fan-out of a campaign into one queued mail per recipient.
 
-On the default queue (it only inserts rows and publishes `mailings.mail_send` tasks, which
+On the default queue (it only inserts rows and publishes `mailings.mails_send_batch` tasks, which
 the `mail` queue sends). Recovery is the task's own: `acks_late` with reject-on-worker-lost
 redelivers a run whose worker died, lost connections and timeouts (OperationalError,
 InterfaceError) retry with backoff, and a long campaign continues in a freshly published
@@ -41,3 +41,14 @@ def campaign_fan_out(campaign_id: int) -> int:
 def campaigns_resume_stuck() -> int:
     """Sweeper: publish again the fan-out of campaigns stuck in SENDING."""
     return campaign_services.campaigns_resume_stuck()
+
+
+@app.task(
+    name="campaigns.campaigns_start_due",
+    acks_late=True,
+    soft_time_limit=SWEEP_SOFT_TIME_LIMIT,
+    time_limit=SWEEP_TIME_LIMIT,
+)
+def campaigns_start_due() -> int:
+    """Beat: start the scheduled campaigns whose send time has come."""
+    return campaign_services.campaigns_start_due()

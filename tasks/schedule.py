@@ -46,6 +46,14 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/5"),
         "options": {"expires": 240},
     },
+    # Every minute: start scheduled campaigns whose send time has come (one indexed query on
+    # the partial index `campaign_due`); "send at" is a row, never a Celery ETA, which could
+    # outlive the broker's visibility timeout. Starting is idempotent (row lock + status).
+    "campaigns-start-due": {
+        "task": "campaigns.campaigns_start_due",
+        "schedule": crontab(minute="*"),
+        "options": {"expires": 50},
+    },
     # Daily at 04:41 UTC: delete eBook PDFs superseded by a newer content version more than
     # EBOOK_KEEP_DAYS ago (links mailed before the change keep working until then).
     "ebooks-prune": {

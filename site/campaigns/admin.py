@@ -18,7 +18,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.csp import CSP
+from django.utils.dateparse import parse_datetime
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -28,6 +30,7 @@ from django.views.decorators.http import require_POST
 from campaigns import preflight, selectors, services
 from campaigns.admin_review import CampaignReviewMixin
 from campaigns.models import Campaign
+from campaigns.progress import campaign_has_pending, campaign_progress
 from core.exceptions import AppError
 from mailings.compose import compose
 from mailings.models import OutboundMail
@@ -68,7 +71,7 @@ class CampaignAdmin(CampaignReviewMixin, admin.ModelAdmin):
     list_select_related = ("segment",)
     change_form_template = "admin/campaigns/campaign/change_form.html"
     readonly_fields = ("status", "audience_label", "recipients_count", "queued_count",
-                       "mail_progress", "created_at", "send_started_at", "sent_at",
+                       "mail_progress", "created_at", "send_at", "send_started_at", "sent_at",
                        "preview")  # fmt: skip
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None) -> Any:
@@ -76,7 +79,7 @@ class CampaignAdmin(CampaignReviewMixin, admin.ModelAdmin):
         if obj is None:
             return [(None, {"fields": editable})]
         state = ("status", "audience_label", "recipients_count", "queued_count", "mail_progress",
-                 "created_at", "send_started_at", "sent_at")  # fmt: skip
+                 "created_at", "send_at", "send_started_at", "sent_at")  # fmt: skip
         return [(None, {"fields": editable}), ("Sending", {"fields": state}),
                 ("Preview", {"fields": ("preview",)})]  # fmt: skip
 
@@ -112,19 +115,26 @@ class CampaignAdmin(CampaignReviewMixin, admin.ModelAdmin):
 
     @admin.display(description="Mails")
     def mail_progress(self, obj: Campaign) -> str:
-        """Queued, sending, sent, failed and skipped (with reasons) so far."""
+        """Queued, paused, sent, failed and skipped (with reasons), rate and finish time."""
         if obj.pk is None:
             return "—"
-        counts = selectors.campaign_mail_counts(campaign_id=obj.pk)
-        status, reasons = OutboundMail.Status, dict(OutboundMail.SkipReason.choices)
-        shown = [status.QUEUED, status.SENDING, status.SENT, status.FAILED, status.SUPPRESSED]
-        parts = [f"{status(value).label.lower()} {counts[value]:,}" for value in shown]
+        p = campaign_progress(campaign=obj)
+        reasons = dict(OutboundMail.SkipReason.choices)
         why = ", ".join(
-            f"{reasons.get(key.split(':', 1)[1], key).lower()} {n:,}"
-            for key, n in counts.items()
-            if key.startswith("skipped:")
+            f"{reasons.get(reason, reason).lower()} {n:,}"
+            for reason, n in sorted(p.skipped_by_reason.items())
         )
-        parts.append(f"skipped {counts[status.SKIPPED]:,}" + (f" ({why})" if why else ""))
+        parts = [f"audience {p.audience:,}", f"queued {p.queued:,}"]
+        if p.not_queued:
+            parts.append(f"not yet queued {p.not_queued:,}")
+        if p.held:
+            parts.append(f"paused {p.held:,}")
+        parts += [f"sent {p.sent:,}", f"failed {p.failed:,}", f"suppressed {p.suppressed:,}",
+                  f"skipped {p.skipped:,}" + (f" ({why})" if why else "")]  # fmt: skip
+        if p.rate:
+            parts.append(f"{p.rate:,.0f} mails/s over the last minute")
+        if p.finish_eta is not None:
+            parts.append(f"done at about {timezone.localtime(p.finish_eta):%H:%M:%S}")
         return " · ".join(parts)
 
     @admin.display(description="Preview")
@@ -154,6 +164,9 @@ class CampaignAdmin(CampaignReviewMixin, admin.ModelAdmin):
                  name=f"{name}_send_test"),
             path("<int:object_id>/send/", view(self.send_view), name=f"{name}_send"),
             path("<int:object_id>/cancel/", view(self.cancel_view), name=f"{name}_cancel"),
+            path("<int:object_id>/schedule/", view(self.schedule_view), name=f"{name}_schedule"),
+            path("<int:object_id>/pause/", view(self.pause_view), name=f"{name}_pause"),
+            path("<int:object_id>/resume/", view(self.resume_view), name=f"{name}_resume"),
             *self.review_urls(view),
             *super().get_urls(),
         ]  # fmt: skip
@@ -165,6 +178,9 @@ class CampaignAdmin(CampaignReviewMixin, admin.ModelAdmin):
         extra = {
             "can_send": self.has_send_permission(request),
             "can_test": self.has_test_permission(request),
+            "cancellable_statuses": ("draft", "scheduled", "sending", "paused"),
+            "campaign_pending": object_id.isdigit()
+            and campaign_has_pending(campaign_id=int(object_id)),
             **self.review_context(request, object_id),
             **(extra_context or {}),
         }
@@ -243,12 +259,51 @@ class CampaignAdmin(CampaignReviewMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/campaign/send.html", context)
 
+    def _control(
+        self, request: HttpRequest, object_id: int, act: Callable[[Campaign], int], done: str
+    ) -> HttpResponse:
+        """Pause, resume or cancel (POST, `send_campaign`): the service's count in `done`."""
+        campaign = self._campaign(request, object_id, allowed=self.has_send_permission(request))
+        return self._outcome(request, campaign, lambda campaign: done.format(act(campaign)))
+
     @method_decorator(require_POST)
     def cancel_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        return self._control(
+            request, object_id,
+            lambda campaign: services.campaign_cancel(campaign=campaign, actor=request.user),
+            "Campaign cancelled: {:,} mails not yet sent are skipped.",
+        )  # fmt: skip
+
+    @method_decorator(require_POST)
+    def pause_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        return self._control(
+            request, object_id,
+            lambda campaign: services.campaign_pause(campaign=campaign, actor=request.user),
+            "Paused: {:,} mails wait. Batches already being sent finish.",
+        )  # fmt: skip
+
+    @method_decorator(require_POST)
+    def resume_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        return self._control(
+            request, object_id,
+            lambda campaign: services.campaign_resume(campaign=campaign, actor=request.user),
+            "Resumed: {:,} mails are queued again.",
+        )  # fmt: skip
+
+    @method_decorator(require_POST)
+    def schedule_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """POST `send_at` (the admin's local time, from a datetime-local input)."""
         campaign = self._campaign(request, object_id, allowed=self.has_send_permission(request))
 
-        def cancel(campaign: Campaign) -> str:
-            services.campaign_cancel(campaign=campaign, actor=request.user)
-            return "Campaign cancelled. Mails already queued still go out."
+        def schedule(campaign: Campaign) -> str:
+            when = parse_datetime(request.POST.get("send_at", ""))
+            if when is None:
+                raise AppError("Choose the date and time to send at.")
+            if timezone.is_naive(when):
+                when = timezone.make_aware(when)
+            scheduled = services.campaign_schedule(
+                campaign=campaign, send_at=when, actor=request.user
+            )
+            return f"Scheduled for {timezone.localtime(scheduled.send_at):%Y-%m-%d %H:%M}."
 
-        return self._outcome(request, campaign, cancel)
+        return self._outcome(request, campaign, schedule)

@@ -1,8 +1,10 @@
 """Newsletter issues (campaigns) and the one-row-per-recipient record of their fan-out.
 
-A campaign is edited while it is a DRAFT; `campaign_send` freezes it (SENDING), the fan-out
-task records one CampaignRecipient per contact and queues its mail, then marks it SENT.
-Rows are written by campaigns.services only.
+A campaign is edited while it is a DRAFT; `campaign_schedule` freezes it until `send_at`
+(SCHEDULED), `campaign_send` freezes it now (SENDING), the fan-out task records one
+CampaignRecipient per contact and queues its mail in batches, then marks it SENT (every mail
+queued; the `mail` queue may still be sending). PAUSED holds its queued mails; CANCELLED
+skips them. Rows are written by campaigns.services only.
 """
 
 import hashlib
@@ -18,7 +20,11 @@ from mailings.models import OutboundMail
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
+        #: Frozen, waiting for `send_at` (beat's campaigns_start_due starts it).
+        SCHEDULED = "scheduled", "Scheduled"
         SENDING = "sending", "Sending"
+        #: No new batch is claimed: its queued mails are held until "Resume".
+        PAUSED = "paused", "Paused"
         SENT = "sent", "Sent"
         CANCELLED = "cancelled", "Cancelled"
 
@@ -48,6 +54,8 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    #: When a SCHEDULED campaign starts (beat checks every minute).
+    send_at = models.DateTimeField("send at", null=True, blank=True)
     #: When "Send now" was confirmed (the fan-out starts right after).
     send_started_at = models.DateTimeField(null=True, blank=True)
     #: When the fan-out finished: every recipient has a queued mail.
@@ -56,6 +64,8 @@ class Campaign(models.Model):
     recipients_count = models.PositiveIntegerField("recipients", default=0)
     #: Mails queued by the fan-out so far (one per CampaignRecipient).
     queued_count = models.PositiveIntegerField("mails queued", default=0)
+    #: Set while PAUSED: the fan-out had finished (SENT) or not (SENDING) before the pause.
+    paused_from = models.CharField(max_length=10, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -64,7 +74,15 @@ class Campaign(models.Model):
             models.CheckConstraint(
                 condition=~Q(audience="segment") | Q(segment__isnull=False),
                 name="campaign_segment_audience_has_segment",
-            )
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="scheduled") | Q(send_at__isnull=False),
+                name="campaign_scheduled_has_send_at",
+            ),
+        ]
+        indexes = [
+            # Beat's due scan: only scheduled campaigns are in it, ordered by when they start.
+            models.Index(fields=["send_at"], condition=Q(status="scheduled"), name="campaign_due"),
         ]
 
     def __str__(self) -> str:
