@@ -205,6 +205,11 @@ def _send_group(rows: list[_Row], support: BatchSupport, result: BatchResult) ->
         }
         for row in rows
     }
+    # The row id travels with each copy: a reconciliation against the ESP's message search
+    # could tell a batch accepted just before its worker died (not built; decision 0008).
+    message.merge_metadata = {  # type: ignore[attr-defined]
+        row.mail.to_email: {"mail_id": str(row.id)} for row in rows
+    }
     message.merge_headers = {  # type: ignore[attr-defined]
         row.mail.to_email: unsubscribe_headers(row.mail.unsubscribe_url) for row in rows
     }
