@@ -36,6 +36,7 @@ run: install ## Set up (migrate, content check, admin login, eBooks) and serve h
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: install ## Lint, then the whole test suite (PostgreSQL/Redis from env, or throwaway local ones)
+	@scripts/system-deps.sh --e2e
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py check_content
